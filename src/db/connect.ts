@@ -1,0 +1,59 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { DatabaseTarget } from '../config.js';
+import type { SqlDialect } from './dialect.js';
+import type { Database } from './schema.js';
+
+/** An open database: the Kysely instance, its dialect, and how to close it. */
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  dialect: SqlDialect;
+  close(): Promise<void>;
+}
+
+// PostgreSQL's int8 (count(*), sums) arrives as text by default; SQLite gives numbers. Parsing
+// int8 as a JS number removes that difference; segsync's counts stay far below 2^53.
+const INT8_OID = 20;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID
+      ? (value: string) => Number(value)
+      : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * Opens the database `target` names. SQLite runs in WAL mode with foreign keys on and a busy
+ * timeout (so a CLI command and a running server can share the file); its folder is created
+ * when missing. `:memory:` opens a private in-memory SQLite database.
+ */
+export function openDatabase(
+  target: DatabaseTarget,
+  options: { poolSize?: number } = {},
+): DatabaseHandle {
+  switch (target.kind) {
+    case 'sqlite': {
+      if (target.file !== ':memory:') fs.mkdirSync(path.dirname(target.file), { recursive: true });
+      const sqlite = new BetterSqlite3(target.file);
+      sqlite.pragma('journal_mode = WAL');
+      sqlite.pragma('foreign_keys = ON');
+      sqlite.pragma('busy_timeout = 10000');
+      sqlite.pragma('synchronous = NORMAL');
+      const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+      return { db, dialect: 'sqlite', close: () => db.destroy() };
+    }
+    case 'postgres': {
+      const pool = new pg.Pool({
+        connectionString: target.url,
+        max: options.poolSize ?? 10,
+        types: pgTypes,
+      });
+      // An idle client losing its connection must not crash the process; the next query reconnects.
+      pool.on('error', () => undefined);
+      const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+      return { db, dialect: 'postgres', close: () => db.destroy() };
+    }
+  }
+}

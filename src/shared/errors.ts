@@ -124,6 +124,8 @@ export class DestinationError extends SegsyncError {
   readonly retryable: boolean;
   /** When the destination said it will accept calls again (epoch ms), for rate limits. */
   readonly retryAt: number | undefined;
+  /** The destination's own per-field complaints (`contacts[12].email: invalid email`). */
+  readonly details: readonly { field: string | null; message: string }[];
 
   constructor(
     message: string,
@@ -132,6 +134,7 @@ export class DestinationError extends SegsyncError {
       status?: number;
       retryable?: boolean;
       retryAt?: number;
+      details?: readonly { field: string | null; message: string }[];
       cause?: unknown;
     },
   ) {
@@ -140,6 +143,7 @@ export class DestinationError extends SegsyncError {
     this.status = options.status;
     this.retryable = options.retryable ?? ['rate_limited', 'unavailable'].includes(options.reason);
     this.retryAt = options.retryAt;
+    this.details = options.details ?? [];
   }
 
   override toJSON() {

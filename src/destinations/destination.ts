@@ -1,0 +1,108 @@
+import type { z } from 'zod';
+
+/**
+ * The one interface every destination (SendGrid today) implements. A destination receives plain
+ * data — its settings and batches of contacts — and returns per-contact results or throws a
+ * DestinationError (src/shared/errors.ts). Batching, retries, polling, checkpoints and the ledger
+ * belong to the export engine, so a second destination is one folder and one registry line.
+ */
+
+/** A contact ready to deliver: the normalised email, reserved fields and custom fields by id. */
+export interface DestinationContact {
+  email: string;
+  fields: Readonly<Record<string, string>>;
+  customFields: Readonly<Record<string, string | number>>;
+}
+
+export interface DestinationList {
+  id: string;
+  name: string;
+  contactCount: number;
+}
+
+export interface DestinationField {
+  id: string;
+  name: string;
+  type: 'text' | 'number' | 'date';
+}
+
+/** A reserved contact field the destination knows, and the longest value it accepts. */
+export interface ReservedField {
+  name: string;
+  maxLength: number | undefined;
+}
+
+/** What one request may carry, and how many ids one lookup or removal may name. */
+export interface DeliveryLimits {
+  maxContactsPerRequest: number;
+  maxBytesPerRequest: number;
+  maxEmailsPerLookup: number;
+  maxIdsPerRemoval: number;
+}
+
+export interface JobCounts {
+  requested: number;
+  created: number;
+  updated: number;
+  deleted: number;
+  errored: number;
+}
+
+/** An asynchronous job's state: pending, or final with the destination's counters. */
+export type JobState =
+  | { status: 'pending' }
+  | {
+      status: 'completed' | 'errored' | 'failed';
+      counts: JobCounts;
+      /** Where the per-contact errors of an `errored` job can be read. */
+      errorsUrl: string | undefined;
+      /** The destination's explanation of a `failed` job (a contact cap, say). */
+      message: string | undefined;
+    };
+
+/** One contact the destination refused inside an otherwise accepted job. */
+export interface ContactProblem {
+  email: string;
+  message: string;
+}
+
+/** A destination bound to one connection's settings. Every method is one or a few requests. */
+export interface DestinationSession {
+  /** Checks the credentials and the permissions exports need; throws naming what is missing. */
+  verify(): Promise<{ scopes: string[] }>;
+  getList(listId: string): Promise<DestinationList | undefined>;
+  createList(name: string): Promise<DestinationList>;
+  listLists(): Promise<DestinationList[]>;
+  listFields(): Promise<DestinationField[]>;
+  countContacts(): Promise<number>;
+  /** The contact's wire form; its byte length counts against `limits.maxBytesPerRequest`. */
+  encodeContact(contact: DestinationContact): string;
+  /** Bytes a request adds around its encoded contacts (the envelope and the separators). */
+  requestOverheadBytes(listId: string, contactCount: number): number;
+  /** Sends one upsert request of already-encoded contacts into a list; returns the job id. */
+  upsert(listId: string, encodedContacts: readonly string[]): Promise<{ jobId: string }>;
+  job(jobId: string): Promise<JobState>;
+  /** The per-contact problems behind an `errored` job. */
+  jobProblems(errorsUrl: string): Promise<ContactProblem[]>;
+  /** Resolves emails to the destination's contact ids; unknown emails are absent from the map. */
+  findContactIds(emails: readonly string[]): Promise<Map<string, string>>;
+  /** Removes contacts from a list (never deletes them); returns the job id. */
+  removeFromList(listId: string, contactIds: readonly string[]): Promise<{ jobId: string }>;
+}
+
+/** How the destination reaches the network; injected so tests and the sandbox stay exact. */
+export interface DestinationIo {
+  fetch: typeof fetch;
+}
+
+/** A kind of destination: its settings schema, its limits and how to open a session. */
+export interface DestinationType<Settings = unknown> {
+  type: string;
+  displayName: string;
+  settingsSchema: z.ZodType<Settings>;
+  limits: DeliveryLimits;
+  reservedFields: readonly ReservedField[];
+  /** The address rules the destination enforces, so invalid contacts are never sent. */
+  isValidEmail(email: string): boolean;
+  open(settings: Settings, io: DestinationIo): DestinationSession;
+}

@@ -1,0 +1,88 @@
+import type { DestinationContact, DestinationType } from '../destinations/destination.js';
+
+/** A profile attribute value as the profile store returns it. */
+export type AttributeValue = string | number | boolean | null;
+
+/** How an export fills a contact: the email attribute, reserved fields and custom fields. */
+export interface ContactMapping {
+  /** The profile attribute holding the email address. */
+  email: string;
+  /** Reserved destination field name -> profile attribute (`first_name` -> `given_name`). */
+  fields: Readonly<Record<string, string>>;
+  /** Custom fields, resolved to the destination's field ids when the export was saved. */
+  customFields: readonly {
+    name: string;
+    id: string;
+    type: 'text' | 'number' | 'date';
+    attribute: string;
+  }[];
+}
+
+export type MappedContact =
+  | { ok: true; contact: DestinationContact; warnings: string[] }
+  | { ok: false; code: 'missing_email' | 'invalid_email'; reason: string };
+
+/** Trims and lower-cases an address: destinations treat `A@x.com` and `a@x.com` as one contact. */
+export function normaliseEmail(value: string): string {
+  return value.trim().toLowerCase();
+}
+
+/**
+ * Turns a profile's attributes into the contact the destination will receive, or says why the
+ * profile cannot be sent. Nothing invalid is ever sent: a missing or invalid email skips the
+ * profile; an optional text field longer than the destination allows is truncated with a warning;
+ * a custom field value of the wrong type is left out with a warning.
+ */
+export function mapContact(
+  attributes: Readonly<Record<string, AttributeValue | undefined>>,
+  mapping: ContactMapping,
+  destination: Pick<DestinationType, 'isValidEmail' | 'reservedFields'>,
+): MappedContact {
+  const rawEmail = attributes[mapping.email];
+  if (rawEmail === undefined || rawEmail === null || String(rawEmail).trim() === '') {
+    return {
+      ok: false,
+      code: 'missing_email',
+      reason: `no email: attribute "${mapping.email}" is empty`,
+    };
+  }
+  const email = normaliseEmail(String(rawEmail));
+  if (!destination.isValidEmail(email)) {
+    return {
+      ok: false,
+      code: 'invalid_email',
+      reason: `invalid email address ${JSON.stringify(String(rawEmail))}`,
+    };
+  }
+  const warnings: string[] = [];
+  const fields: Record<string, string> = {};
+  for (const [field, attribute] of Object.entries(mapping.fields)) {
+    const value = attributes[attribute];
+    if (value === undefined || value === null || value === '') continue;
+    let text = String(value).trim();
+    const maxLength = destination.reservedFields.find((f) => f.name === field)?.maxLength;
+    if (maxLength !== undefined && [...text].length > maxLength) {
+      text = [...text].slice(0, maxLength).join('');
+      warnings.push(`${field} truncated to ${maxLength} characters`);
+    }
+    if (text !== '') fields[field] = text;
+  }
+  const customFields: Record<string, string | number> = {};
+  for (const custom of mapping.customFields) {
+    const value = attributes[custom.attribute];
+    if (value === undefined || value === null || value === '') continue;
+    if (custom.type === 'number') {
+      const number = typeof value === 'number' ? value : Number(String(value).trim());
+      if (typeof value === 'boolean' || !Number.isFinite(number)) {
+        warnings.push(
+          `custom field ${custom.name} left out: ${JSON.stringify(value)} is not a number`,
+        );
+        continue;
+      }
+      customFields[custom.id] = number;
+    } else {
+      customFields[custom.id] = String(value);
+    }
+  }
+  return { ok: true, contact: { email, fields, customFields }, warnings };
+}

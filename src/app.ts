@@ -1,9 +1,22 @@
 import { describeDatabase, type Config } from './config.js';
+import { ConnectionService } from './connections/connection-service.js';
+import { ConnectionStore } from './connections/connection-store.js';
+import { loadOrCreateMasterKey, SecretBox } from './connections/secret-box.js';
+import { destinations } from './destinations/registry.js';
+import { ExportService, type ExportSources } from './exports/export-service.js';
+import { ExportStore } from './exports/export-store.js';
+import { ExportRunner } from './exports/runner.js';
+import { RunStore } from './exports/run-store.js';
+import { ExportWorker, newWorkerId } from './exports/worker.js';
+import { ProfileStore } from './profiles/profile-store.js';
+import { ProfileService } from './profiles/service.js';
+import { SegmentStore } from './segments/segment-store.js';
+import { SegmentService } from './segments/service.js';
 import { openDatabase, type DatabaseHandle } from './db/connect.js';
 import { MetaStore } from './db/meta-store.js';
 import { migrateToLatest } from './db/migrate.js';
 import { systemClock, type Clock } from './shared/clock.js';
-import { InternalError, SegsyncError } from './shared/errors.js';
+import { ConfigError, InternalError, SegsyncError } from './shared/errors.js';
 import { newId } from './shared/ids.js';
 import { createLogger, type Logger } from './shared/logger.js';
 
@@ -17,6 +30,16 @@ export interface App {
   clock: Clock;
   database: DatabaseHandle;
   meta: MetaStore;
+  /** Unified profiles: import, count, look up, search. */
+  profiles: ProfileService;
+  /** Segments: define, preview, refresh, and the member stream exports read. */
+  segments: SegmentService;
+  connections: ConnectionService;
+  exports: ExportService;
+  /** Executes queued export runs; the CLI's `--wait`, `worker` and `serve` drive it. */
+  exportWorker: ExportWorker;
+  /** This process's worker id (host:pid:random), recorded on the runs it executes. */
+  workerId: string;
   close(): Promise<void>;
 }
 
@@ -26,6 +49,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Bring the schema up to date at start (the default). `db status` and `db migrate` opt out. */
   migrate?: boolean;
+  /** How destinations reach the network (tests wrap it to check every request). */
+  fetch?: typeof fetch;
 }
 
 /** Opens the database, migrates it unless told not to, and wires the stores and services. */
@@ -44,14 +69,99 @@ export async function createApp(options: AppOptions): Promise<App> {
     throw explainDatabaseFailure(error, config);
   }
   const meta = new MetaStore(database.db, clock);
+  const { db } = database;
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+  const connectionStore = new ConnectionStore(db);
+  const exportStore = new ExportStore(db);
+  const runStore = new RunStore(db);
+  const segmentStore = new SegmentStore(db);
+  const profileStore = new ProfileStore(db);
+  const profiles = new ProfileService(profileStore, clock);
+  // A segment an export uses cannot be deleted; the refusal names the exports.
+  const segments = new SegmentService(segmentStore, profileStore, clock, {
+    segmentUsers: (id) => exportStore.usersOfSegment(id),
+  });
+
+  const box = new SecretBox(loadOrCreateMasterKey(config.masterKey, config.dataDir));
+  if (options.migrate ?? true) await checkMasterKey(meta, box, connectionStore);
+  const connections = new ConnectionService({
+    store: connectionStore,
+    box,
+    destinations,
+    fetch: options.fetch ?? globalThis.fetch,
+    clock,
+    connectionUsers: (id) => exportStore.usersOfConnection(id),
+  });
+  const sources: ExportSources = {
+    countMembers: (ids) => segmentStore.countMembers(ids),
+    iterateMembers: (ids, { batchSize }) => segmentStore.iterateMembers(ids, batchSize),
+    missingSegments: async (ids) => {
+      const found = await Promise.all(ids.map((id) => segmentStore.get(id)));
+      return ids.filter((_, index) => !found[index]);
+    },
+    attributeNames: async () => (await profileStore.attributes()).map((a) => a.name),
+  };
+  const exports = new ExportService({
+    exports: exportStore,
+    runs: runStore,
+    connections,
+    sources,
+    clock,
+  });
+  const workerId = newWorkerId();
+  const runner = new ExportRunner({
+    runs: runStore,
+    members: sources,
+    loadSettings: (run) => exports.settingsForRun(run),
+    openDestination: async (settings) => {
+      const actor = await exports.exportUser(settings.connectionId);
+      const { destination, session } = await connections.openSession(actor, settings.connectionId);
+      return { destination, session };
+    },
+    clock,
+    logger,
+    sleep,
+    random: Math.random,
+    workerId,
+  });
+  const exportWorker = new ExportWorker({ runner, runs: runStore, logger, sleep });
+
   return {
     config,
     logger,
     clock,
     database,
     meta,
+    profiles,
+    segments,
+    connections,
+    exports,
+    exportWorker,
+    workerId,
     close: () => database.close(),
   };
+}
+
+/**
+ * Stops a start with a different master key than the one that encrypted the stored secrets (a
+ * lost master.key, a wrong SEGSYNC_MASTER_KEY), instead of failing later at the first export.
+ */
+async function checkMasterKey(
+  meta: MetaStore,
+  box: SecretBox,
+  connections: ConnectionStore,
+): Promise<void> {
+  const fingerprint = box.fingerprint();
+  const stored = await meta.getOrInit('master_key_fingerprint', () => fingerprint);
+  if (stored === fingerprint) return;
+  if ((await connections.list()).length > 0) {
+    throw new ConfigError(
+      'the master key (SEGSYNC_MASTER_KEY, or master.key in the data folder) is not the one that encrypted the stored API keys: restore it, or remove and re-add the connections',
+      [{ path: 'SEGSYNC_MASTER_KEY', message: 'does not match the stored secrets' }],
+    );
+  }
+  await meta.set('master_key_fingerprint', fingerprint);
 }
 
 /** Records the installation's id on its first start and returns it. */

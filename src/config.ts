@@ -114,3 +114,15 @@ export function describeDatabase(target: DatabaseTarget): string {
     }
   }
 }
+
+/**
+ * Reads a secret from the environment variable the user named (`--api-key-env VAR`), so a key
+ * need not sit in shell history. Undefined when the variable is unset or empty.
+ */
+export function readSecretFromEnv(
+  name: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}

@@ -1,4 +1,6 @@
+import os from 'node:os';
 import { createApp, type App } from '../app.js';
+import type { Actor } from '../auth/permissions.js';
 import { loadConfig, type Config } from '../config.js';
 
 /** What a command needs from the outside world; tests pass their own. */
@@ -10,6 +12,10 @@ export interface CliIo {
   cwd?: string;
   /** Resolves when the user asks the process to stop (SIGINT/SIGTERM). */
   untilStopped(): Promise<void>;
+  /** All of standard input, or undefined when it is a terminal (nothing was piped in). */
+  readStdin(): Promise<string | undefined>;
+  /** Whether stderr is a terminal (progress bars draw only there). */
+  stderrIsTTY: boolean;
 }
 
 export class CliContext {
@@ -34,6 +40,15 @@ export class CliContext {
     } finally {
       await app.close();
     }
+  }
+
+  /**
+   * Who acts at the CLI: the operator of this machine, an administrator (the CLI has the data
+   * folder or the database URL, so it has everything anyway).
+   */
+  actor(): Actor {
+    const name = os.userInfo().username;
+    return { id: `local:${name}`, name, role: 'admin' };
   }
 
   /** Prints `value` as JSON on stdout, one document per line. */

@@ -2,10 +2,20 @@ import { Command, CommanderError } from 'commander';
 import { toSegsyncError } from '../shared/errors.js';
 import { redactSecretsInText } from '../shared/secrets.js';
 import { version } from '../shared/version.js';
+import { registerConnectionCommands } from './commands/connections.js';
 import { registerDbCommands } from './commands/db.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerDemoDataCommand } from './commands/demo-data.js';
+import { registerExportCommands } from './commands/exports.js';
+import { registerProfileCommands } from './commands/profiles.js';
+import { registerRunCommands } from './commands/runs.js';
+import { registerWorkerCommand } from './commands/worker.js';
+import { registerSandboxCommand } from './commands/sandbox.js';
+import { registerSegmentCommands } from './commands/segments.js';
 import { registerServeCommand } from './commands/serve.js';
 import { CliContext, type CliIo } from './context.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
+import { RunExit } from './run-exit.js';
 
 /** Builds the command tree. Each area registers its own commands in `cli/commands/`. */
 export function buildProgram(ctx: CliContext): Command {
@@ -19,7 +29,16 @@ export function buildProgram(ctx: CliContext): Command {
     })
     .showSuggestionAfterError(true);
   registerDbCommands(program, ctx);
+  registerProfileCommands(program, ctx);
+  registerSegmentCommands(program, ctx);
+  registerDemoDataCommand(program, ctx);
   registerServeCommand(program, ctx);
+  registerSandboxCommand(program, ctx);
+  registerConnectionCommands(program, ctx);
+  registerExportCommands(program, ctx);
+  registerRunCommands(program, ctx);
+  registerWorkerCommand(program, ctx);
+  registerDemoCommand(program, ctx);
   return program;
 }
 
@@ -47,13 +66,6 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-/** Thrown by a command that finished but must exit with a non-zero code (a failed run, say). */
-export class RunExit extends Error {
-  constructor(readonly exitCode: number) {
-    super(`exit ${exitCode}`);
-  }
-}
-
 function processIo(): CliIo {
   // `segsync ... | head` closes the pipe early: that is the reader's choice, not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -63,6 +75,13 @@ function processIo(): CliIo {
   return {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
+    stderrIsTTY: process.stderr.isTTY,
+    readStdin: async () => {
+      if (process.stdin.isTTY) return undefined;
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
     untilStopped: () =>
       new Promise((resolve) => {
         process.once('SIGINT', () => resolve());

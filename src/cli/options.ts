@@ -14,3 +14,8 @@ export function parseCount(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number.');
   return Number(value);
 }
+
+/** Commander collector for repeatable options (`--segment A --segment B`). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

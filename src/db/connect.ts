@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { DatabaseTarget } from '../config.js';
 import type { SqlDialect } from './dialect.js';
 import type { Database } from './schema.js';
+import { rememberSqliteHandle } from './sqlite-handle.js';
 
 /** An open database: the Kysely instance, its dialect, and how to close it. */
 export interface DatabaseHandle {
@@ -42,6 +43,7 @@ export function openDatabase(
       sqlite.pragma('busy_timeout = 10000');
       sqlite.pragma('synchronous = NORMAL');
       const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+      rememberSqliteHandle(db, sqlite);
       return { db, dialect: 'sqlite', close: () => db.destroy() };
     }
     case 'postgres': {

@@ -1,4 +1,4 @@
-import { PostgresAdapter, type Kysely } from 'kysely';
+import { PostgresAdapter, sql, type Expression, type Kysely, type RawBuilder } from 'kysely';
 
 /** The SQL dialects segsync runs on. Every dialect difference is decided in `db/`. */
 export type SqlDialect = 'sqlite' | 'postgres';
@@ -6,4 +6,106 @@ export type SqlDialect = 'sqlite' | 'postgres';
 /** Which dialect a Kysely instance speaks (for migrations and the few dialect-specific queries). */
 export function dialectOf<DB>(db: Kysely<DB>): SqlDialect {
   return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
+}
+
+/**
+ * How a value read from a JSON attributes document is typed in SQL: `text` (strings and ISO
+ * dates), `number` (a double) or `boolean` (the integer 0 or 1 on both dialects, as stored
+ * booleans are everywhere in segsync). Absent keys read as NULL.
+ */
+export type JsonValueKind = 'text' | 'number' | 'boolean';
+
+/**
+ * The value of `name` in the JSON document in `column` (a column reference such as
+ * `profiles.attributes`). The attribute name travels as a bound parameter, never as SQL text:
+ * a JSON path `$."name"` on SQLite (names containing `"` or `\` are refused by the caller's
+ * catalog rules), a `->>` key on PostgreSQL.
+ */
+export function jsonValue(
+  dialect: SqlDialect,
+  column: string,
+  name: string,
+  kind: JsonValueKind,
+): RawBuilder<unknown> {
+  if (dialect === 'sqlite') {
+    // json_extract already yields TEXT, REAL/INTEGER, or 1/0 for JSON true/false.
+    return sql`json_extract(${sql.ref(column)}, ${`$."${name}"`})`;
+  }
+  const text = sql`(${sql.ref(column)} ->> ${name}::text)`;
+  switch (kind) {
+    case 'text':
+      return text;
+    case 'number':
+      return sql`${text}::double precision`;
+    case 'boolean':
+      return sql`${text}::boolean::integer`;
+  }
+}
+
+/**
+ * `value` lower-cased byte-wise on ASCII letters only, the same on both dialects (SQLite's lower()
+ * only knows ASCII; PostgreSQL's does the same under the C collation), so case-insensitive
+ * comparisons agree everywhere: `É` and `é` stay different.
+ */
+export function lowerAscii(dialect: SqlDialect, value: Expression<unknown>): RawBuilder<string> {
+  return dialect === 'sqlite' ? sql`lower(${value})` : sql`lower((${value}) collate "C")`;
+}
+
+/** `value` compared by code points (ISO dates sort as text this way on both dialects). */
+export function binaryText(dialect: SqlDialect, value: Expression<unknown>): RawBuilder<string> {
+  return dialect === 'sqlite' ? sql`${value}` : sql`((${value}) collate "C")`;
+}
+
+/** Whether `haystack` contains `needle` (plain text, no wildcards), as 1/0 or true/false. */
+export function textContains(
+  dialect: SqlDialect,
+  haystack: Expression<unknown>,
+  needle: Expression<unknown>,
+): RawBuilder<boolean> {
+  return dialect === 'sqlite'
+    ? sql`(instr(${haystack}, ${needle}) > 0)`
+    : sql`(strpos(${haystack}, (${needle})::text) > 0)`;
+}
+
+/** Whether `text` starts with `prefix` (plain text, no wildcards). */
+export function textStartsWith(
+  dialect: SqlDialect,
+  text: Expression<unknown>,
+  prefix: Expression<unknown>,
+): RawBuilder<boolean> {
+  return dialect === 'sqlite'
+    ? sql`(substr(${text}, 1, length(${prefix})) = ${prefix})`
+    : sql`(left(${text}, length((${prefix})::text)) = ${prefix})`;
+}
+
+/** Whether `text` ends with `suffix` (plain text, no wildcards; `suffix` is never empty). */
+export function textEndsWith(
+  dialect: SqlDialect,
+  text: Expression<unknown>,
+  suffix: Expression<unknown>,
+): RawBuilder<boolean> {
+  return dialect === 'sqlite'
+    ? sql`(length(${text}) >= length(${suffix}) and substr(${text}, -length(${suffix})) = ${suffix})`
+    : sql`(right(${text}, length((${suffix})::text)) = ${suffix})`;
+}
+
+/**
+ * The upsert assignment that merges an incoming JSON document into the stored one: incoming keys
+ * win, incoming `null`s remove keys (how `--empty-clears` erases), other stored keys stay. A
+ * freshly inserted document may keep its `null`s: readers treat a JSON null as an absent value
+ * (both dialects' JSON access already read it as SQL NULL).
+ */
+export function mergeJsonDocuments(
+  dialect: SqlDialect,
+  stored: string,
+  incoming: string,
+): RawBuilder<string> {
+  return dialect === 'sqlite'
+    ? sql`json_patch(${sql.ref(stored)}, ${sql.ref(incoming)})`
+    : sql`jsonb_strip_nulls(${sql.ref(stored)} || ${sql.ref(incoming)})`;
+}
+
+/** The JSON document in `column` as text, for plain-text search inside it. */
+export function jsonDocumentText(dialect: SqlDialect, column: string): RawBuilder<string> {
+  return dialect === 'sqlite' ? sql`${sql.ref(column)}` : sql`(${sql.ref(column)})::text`;
 }

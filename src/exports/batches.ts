@@ -7,28 +7,49 @@ export interface BatchLimits {
 }
 
 /**
- * Groups items, in order, into the fewest requests the limits allow: each group is filled until
- * the next item would pass the item count or the byte size (greedy filling is optimal for groups
- * that keep the order). An item too big to travel even alone gets a group of its own, so the
- * destination's refusal names it instead of sinking its neighbours.
+ * Fills requests in order, as items arrive: `add` returns a full request when the next item would
+ * pass the item count or the byte size (greedy filling is optimal for requests that keep the
+ * order). An item too big to travel even alone gets a request of its own, so the destination's
+ * refusal names it instead of sinking its neighbours.
  */
+export class RequestPacker<T extends { bytes: number }> {
+  private group: T[] = [];
+  private bytes = 0;
+
+  constructor(private readonly limits: BatchLimits) {}
+
+  /** Adds an item; returns the request it closed, if any. */
+  add(item: T): T[] | undefined {
+    const fits =
+      this.group.length < this.limits.maxItems &&
+      this.limits.overheadBytes(this.group.length + 1) + this.bytes + item.bytes <=
+        this.limits.maxBytes;
+    let full: T[] | undefined;
+    if (!fits && this.group.length > 0) full = this.flush();
+    this.group.push(item);
+    this.bytes += item.bytes;
+    return full;
+  }
+
+  /** The request being filled, now (empty when there is none). */
+  flush(): T[] {
+    const group = this.group;
+    this.group = [];
+    this.bytes = 0;
+    return group;
+  }
+}
+
+/** Groups all `items`, in order, into the fewest requests the limits allow. */
 export function* packBatches<T extends { bytes: number }>(
   items: Iterable<T>,
   limits: BatchLimits,
 ): Generator<T[]> {
-  let group: T[] = [];
-  let bytes = 0;
+  const packer = new RequestPacker<T>(limits);
   for (const item of items) {
-    const fits =
-      group.length < limits.maxItems &&
-      limits.overheadBytes(group.length + 1) + bytes + item.bytes <= limits.maxBytes;
-    if (!fits && group.length > 0) {
-      yield group;
-      group = [];
-      bytes = 0;
-    }
-    group.push(item);
-    bytes += item.bytes;
+    const full = packer.add(item);
+    if (full) yield full;
   }
-  if (group.length > 0) yield group;
+  const last = packer.flush();
+  if (last.length > 0) yield last;
 }

@@ -7,7 +7,9 @@ import type { CliContext } from '../context.js';
 export function registerServeCommand(program: Command, ctx: CliContext): void {
   program
     .command('serve')
-    .description('start the segsync server (REST API) until stopped with Ctrl-C')
+    .description(
+      'start the segsync server (REST API) and an export worker, until stopped with Ctrl-C',
+    )
     .option('--port <port>', 'port to listen on (default: PORT or 3000)', parsePort)
     .option('--host <host>', 'address to listen on (default: HOST or 127.0.0.1)')
     .action(async (options: { port?: number; host?: string }) => {
@@ -18,7 +20,10 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
           port: options.port ?? app.config.port,
         });
         ctx.print(`segsync listening on ${server.url}`);
-        await ctx.io.untilStopped();
+        const stopped = ctx.io.untilStopped();
+        // The server executes queued export runs too (and resumes interrupted ones), so one
+        // process is a whole installation; more workers may join with `segsync worker`.
+        await app.exportWorker.work(stopped);
         await server.close();
       });
     });

@@ -1,5 +1,9 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_foundation.js';
+import * as m0002 from './0002_profiles.js';
+import * as m0003 from './0003_segments.js';
+import * as m0004 from './0004_connections.js';
+import * as m0005 from './0005_exports.js';
 
 /**
  * Every migration, in order. They run on SQLite and PostgreSQL alike; a migration that needs a
@@ -7,4 +11,8 @@ import * as m0001 from './0001_foundation.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
+  '0002_profiles': m0002,
+  '0003_segments': m0003,
+  '0004_connections': m0004,
+  '0005_exports': m0005,
 };

@@ -318,7 +318,7 @@ export function parseProblems(text: string): ContactProblem[] {
   }
   const lines = trimmed.split(/\r?\n/).filter((line) => line.length > 0);
   const header = splitCsvLine(lines[0] ?? '').map((h) => h.toLowerCase());
-  const emailAt = header.findIndex((h) => h === 'email');
+  const emailAt = header.findIndex((h) => h === 'email' || h === 'identifier');
   const messageAt = header.findIndex((h) => h.includes('error') || h === 'message');
   if (emailAt < 0) return [];
   return lines.slice(1).flatMap((line) => {

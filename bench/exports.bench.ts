@@ -1,0 +1,161 @@
+// Export engine benchmarks (issue 5): a full export of 100,000 profiles against the floor of
+// plain fetch; a delta re-export after 1% changed; memory of a 1,000,000-member export against a
+// 100,000-member one.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { benchRoot, runInChild } from './lib/measure.js';
+import type { Benchmark, BenchResult } from './lib/types.js';
+
+const scenarios = path.join(benchRoot, 'scenarios/export-scenarios.ts');
+
+/** Starts `segsync sandbox` in its own process (as SendGrid is elsewhere) and returns its URL. */
+async function startSandboxProcess(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(benchRoot, '../bin/segsync'),
+      'sandbox',
+      '--port',
+      '0',
+      '--job-delay-ms',
+      '0',
+      '--rate-limit',
+      '100000/1',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match?.[1]) resolve(match[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`sandbox exited with ${code}`)));
+  });
+  return { url, child };
+}
+
+async function resetSandbox(url: string): Promise<void> {
+  await fetch(`${url}/__sandbox/reset`, { method: 'POST' });
+}
+
+async function putCount(url: string): Promise<number> {
+  const stats = (await (await fetch(`${url}/__sandbox/stats`)).json()) as {
+    requests: { method: string; status: number; count: number }[];
+  };
+  return stats.requests
+    .filter((r) => r.method === 'PUT' && r.status === 202)
+    .reduce((sum, r) => sum + r.count, 0);
+}
+
+const benchmark: Benchmark = {
+  name: 'exports',
+  async run(): Promise<BenchResult[]> {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'segsync-bench-exports-'));
+    const sandbox = await startSandboxProcess();
+    try {
+      const small = path.join(root, 'p100k');
+      const { result: prepared } = await runInChild<{ segmentId: string }>(scenarios, 'prepare', {
+        dir: small,
+        profiles: 100_000,
+      });
+
+      await resetSandbox(sandbox.url);
+      const floor = await runInChild<{ ms: number; requests: number }>(scenarios, 'floorExport', {
+        dir: small,
+        sandboxUrl: sandbox.url,
+        profiles: 100_000,
+      });
+      await resetSandbox(sandbox.url);
+      const full = await runInChild<{
+        ms: number;
+        exportId: string;
+        run: { counts: { sent: number } };
+      }>(scenarios, 'exportFull', {
+        dir: small,
+        sandboxUrl: sandbox.url,
+        segmentId: prepared.segmentId,
+        limit: 100_000,
+      });
+      const ourPuts = await putCount(sandbox.url);
+
+      await runInChild(scenarios, 'changeProfiles', {
+        dir: small,
+        count: 1_000,
+        segmentId: prepared.segmentId,
+      });
+      const delta = await runInChild<{ ms: number; run: { counts: { sent: number } } }>(
+        scenarios,
+        'rerun',
+        { dir: small, exportId: full.result.exportId },
+      );
+
+      const large = path.join(root, 'p1m');
+      const { result: preparedLarge } = await runInChild<{ segmentId: string }>(
+        scenarios,
+        'prepare',
+        { dir: large, profiles: 1_000_000 },
+      );
+      await resetSandbox(sandbox.url);
+      const fullLarge = await runInChild<{ ms: number; run: { counts: { sent: number } } }>(
+        scenarios,
+        'exportFull',
+        {
+          dir: large,
+          sandboxUrl: sandbox.url,
+          segmentId: preparedLarge.segmentId,
+          limit: 1_000_000,
+        },
+      );
+
+      return [
+        {
+          name: 'full export of 100,000 profiles (time)',
+          unit: 'ms',
+          ours: full.result.ms,
+          floor: floor.result.ms,
+          maxRatio: 2,
+          notes: [
+            `sent ${full.result.run.counts.sent} contacts in ${ourPuts} upsert requests (floor: ${floor.result.requests}; minimum: ${Math.ceil(100_000 / 30_000)})`,
+            `peak memory of the export process: ${full.maxRssMB.toFixed(0)} MB (target < 300 MB)`,
+          ],
+        },
+        {
+          name: 'upsert requests for 100,000 profiles',
+          unit: 'requests',
+          ours: ourPuts,
+          floor: floor.result.requests,
+          maxRatio: 1,
+        },
+        {
+          name: 're-export after 1% changed (time, against the full export)',
+          unit: 'ms',
+          ours: delta.result.ms,
+          floor: full.result.ms,
+          maxRatio: 0.1,
+          notes: [`sent ${delta.result.run.counts.sent} contacts`],
+        },
+        {
+          name: 'peak memory: 1,000,000-member export against a 100,000-member one',
+          unit: 'MB',
+          ours: fullLarge.maxRssMB,
+          floor: full.maxRssMB,
+          maxRatio: 1.5,
+          notes: [
+            `1,000,000-member export took ${(fullLarge.result.ms / 1000).toFixed(1)} s and sent ${fullLarge.result.run.counts.sent}`,
+          ],
+        },
+      ];
+    } finally {
+      sandbox.child.kill('SIGTERM');
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  },
+};
+
+export default benchmark;

@@ -1,0 +1,197 @@
+// Export benchmark scenarios. Each runs in a fresh process (bench/lib/measure.ts runInChild), so
+// its time and peak memory are its own. The SendGrid sandbox runs in yet another process, as
+// SendGrid would be elsewhere.
+import { parse } from 'csv-parse/sync';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { followRun } from '../../src/exports/worker.js';
+import { writeDemoProfiles } from '../../src/profiles/demo-data.js';
+import { ProfileService } from '../../src/profiles/service.js';
+import { ProfileStore } from '../../src/profiles/profile-store.js';
+import { SegmentService } from '../../src/segments/service.js';
+import { SegmentStore } from '../../src/segments/segment-store.js';
+import type { Actor } from '../../src/auth/permissions.js';
+import { silentLogger } from '../../src/shared/logger.js';
+
+const actor: Actor = { id: 'bench', name: 'bench', role: 'admin' };
+
+async function withApp<T>(dir: string, work: (app: App) => Promise<T>): Promise<T> {
+  const app = await createApp({
+    config: loadConfig({ SEGSYNC_DATA_DIR: dir }, dir),
+    logger: silentLogger,
+  });
+  try {
+    return await work(app);
+  } finally {
+    await app.close();
+  }
+}
+
+function services(app: App) {
+  const profiles = new ProfileStore(app.database.db);
+  return {
+    profiles: new ProfileService(profiles, app.clock),
+    segments: new SegmentService(new SegmentStore(app.database.db), profiles, app.clock),
+  };
+}
+
+/** A data folder with `count` demo profiles and one segment holding all of them. */
+export async function prepare(args: {
+  dir: string;
+  profiles: number;
+}): Promise<{ segmentId: string }> {
+  fs.mkdirSync(args.dir, { recursive: true });
+  const csv = path.join(args.dir, 'profiles.csv');
+  await writeDemoProfiles(csv, { profiles: args.profiles, seed: 11 });
+  return withApp(args.dir, async (app) => {
+    const { profiles, segments } = services(app);
+    await profiles.importFile(csv);
+    const segment = await segments.create({
+      name: 'Everyone',
+      rule: { all: [{ attribute: 'email', operator: 'is_not_empty' }] },
+    });
+    await segments.refresh(segment.id);
+    return { segmentId: segment.id };
+  });
+}
+
+/** Connects the sandbox, defines an export of the segment into a new list, runs it once. */
+export async function exportFull(args: {
+  dir: string;
+  sandboxUrl: string;
+  segmentId: string;
+  limit: number;
+}): Promise<{ ms: number; exportId: string; listId: string; run: unknown }> {
+  return withApp(args.dir, async (app) => {
+    const connection = await app.connections.add(actor, {
+      name: `Sandbox ${Date.now()}`,
+      apiKey: 'SG.sandbox',
+      baseUrl: args.sandboxUrl,
+      profileLimit: args.limit,
+      acceptPrivacy: true,
+    });
+    const { export: definition } = await app.exports.add(actor, {
+      name: `Bench ${Date.now()}`,
+      connectionId: connection.id,
+      createList: `Bench ${Date.now()}`,
+      mapping: {
+        email: 'email',
+        fields: {
+          first_name: 'first_name',
+          last_name: 'last_name',
+          country: 'country',
+          state_province_region: 'state',
+          city: 'city',
+          postal_code: 'postal_code',
+        },
+      },
+      segmentIds: [args.segmentId],
+    });
+    const started = performance.now();
+    const queued = await app.exports.startRun(actor, definition.id, { trigger: 'manual' });
+    const run = await followRun(app.exportWorker, queued.id);
+    return {
+      ms: performance.now() - started,
+      exportId: definition.id,
+      listId: definition.list_id,
+      run,
+    };
+  });
+}
+
+/** Changes the city of the first `count` profiles (re-imported), then refreshes the segment. */
+export async function changeProfiles(args: {
+  dir: string;
+  count: number;
+  segmentId: string;
+}): Promise<void> {
+  const rows = parse<Record<string, string>>(fs.readFileSync(path.join(args.dir, 'profiles.csv')), {
+    columns: true,
+    to: args.count + 1,
+  });
+  const file = path.join(args.dir, 'changes.csv');
+  fs.writeFileSync(
+    file,
+    `email,city\n${rows
+      .slice(0, args.count)
+      .map((r) => `${r.email?.trim()},Changed City`)
+      .join('\n')}\n`,
+  );
+  await withApp(args.dir, async (app) => {
+    const { profiles, segments } = services(app);
+    await profiles.importFile(file);
+    await segments.refresh(args.segmentId);
+  });
+}
+
+/** Runs an existing export again (a delta run). */
+export async function rerun(args: {
+  dir: string;
+  exportId: string;
+}): Promise<{ ms: number; run: unknown }> {
+  return withApp(args.dir, async (app) => {
+    const started = performance.now();
+    const queued = await app.exports.startRun(actor, args.exportId, { trigger: 'manual' });
+    const run = await followRun(app.exportWorker, queued.id);
+    return { ms: performance.now() - started, run };
+  });
+}
+
+/**
+ * The floor: the same contacts, already in memory, serialised and sent with plain fetch in the
+ * fewest requests (30,000 contacts each), then every job polled to completion, polling as the
+ * export engine does.
+ */
+export async function floorExport(args: {
+  dir: string;
+  sandboxUrl: string;
+  profiles: number;
+}): Promise<{ ms: number; requests: number }> {
+  const rows = parse<Record<string, string>>(fs.readFileSync(path.join(args.dir, 'profiles.csv')), {
+    columns: true,
+  });
+  const contacts = rows.map((r) => ({
+    email: (r.email ?? '').trim().toLowerCase(),
+    first_name: r.first_name,
+    last_name: r.last_name,
+    country: r.country,
+    state_province_region: r.state,
+    city: r.city,
+    postal_code: r.postal_code,
+  }));
+  const headers = { authorization: 'Bearer SG.sandbox', 'content-type': 'application/json' };
+  const list = (await (
+    await fetch(`${args.sandboxUrl}/v3/marketing/lists`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: `Floor ${Date.now()}` }),
+    })
+  ).json()) as { id: string };
+  const started = performance.now();
+  const jobs: string[] = [];
+  for (let i = 0; i < contacts.length; i += 30_000) {
+    const body = JSON.stringify({ list_ids: [list.id], contacts: contacts.slice(i, i + 30_000) });
+    const response = await fetch(`${args.sandboxUrl}/v3/marketing/contacts`, {
+      method: 'PUT',
+      headers,
+      body,
+    });
+    if (response.status !== 202)
+      throw new Error(`floor upsert answered ${response.status}: ${await response.text()}`);
+    jobs.push(((await response.json()) as { job_id: string }).job_id);
+  }
+  for (const job of jobs) {
+    let wait = 200;
+    for (;;) {
+      const status = (await (
+        await fetch(`${args.sandboxUrl}/v3/marketing/contacts/imports/${job}`, { headers })
+      ).json()) as { status: string };
+      if (status.status !== 'pending') break;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(5_000, Math.ceil(wait * 1.5));
+    }
+  }
+  return { ms: performance.now() - started, requests: jobs.length };
+}

@@ -1,0 +1,156 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { App } from '../../app.js';
+import { writeDemoProfiles } from '../../profiles/demo-data.js';
+import { startSandbox } from '../../sandbox/index.js';
+import type { CliContext } from '../context.js';
+import { parseCount, parsePort } from '../options.js';
+import { exitCodeForRun, printRun, waitForRun } from './exports.js';
+import { RunExit } from '../run-exit.js';
+import { ExitCode } from '../exit-codes.js';
+
+const CONNECTION_NAME = 'SendGrid sandbox (demo)';
+const EXPORT_NAME = 'Demo: Spanish subscribers and high-value customers';
+const SANDBOX_KEY = 'SG.sandbox';
+
+/** The two demo segments: what marketers typically ask for first. */
+const demoSegments = [
+  {
+    name: 'Newsletter subscribers in Spain',
+    description: 'Opted in to the newsletter, living in Spain',
+    rule: {
+      all: [
+        { attribute: 'country', operator: 'equals', value: 'Spain' },
+        { attribute: 'newsletter_opt_in', operator: 'is_true' },
+      ],
+    },
+  },
+  {
+    name: 'High-value customers',
+    description: 'Spent more than 500 in total',
+    rule: { all: [{ attribute: 'total_spend', operator: 'greater_than', value: 500 }] },
+  },
+];
+
+/** Finds or creates what the demo needs; returns the export id and whether profiles were new. */
+async function prepareDemo(
+  ctx: CliContext,
+  app: App,
+  options: { profiles: number; sandboxUrl: string },
+): Promise<string> {
+  const actor = ctx.actor();
+  if ((await app.profiles.count()) === 0) {
+    const file = path.join(app.config.dataDir, 'demo-profiles.csv');
+    ctx.io.stderr(`Generating ${options.profiles} demo customer profiles into ${file}...\n`);
+    await writeDemoProfiles(file, { profiles: options.profiles, seed: 1 });
+    const result = await app.profiles.importFile(file);
+    ctx.io.stderr(`Imported ${result.created} profiles.\n`);
+  }
+  const existing = await app.segments.list();
+  const segmentIds: string[] = [];
+  for (const definition of demoSegments) {
+    const segment =
+      existing.find((s) => s.name === definition.name) ?? (await app.segments.create(definition));
+    const refreshed = await app.segments.refresh(segment.id);
+    ctx.io.stderr(`Segment "${definition.name}": ${refreshed.count} members.\n`);
+    segmentIds.push(segment.id);
+  }
+  const connections = await app.connections.list(actor);
+  const connection =
+    connections.find((c) => c.name === CONNECTION_NAME && c.base_url === options.sandboxUrl) ??
+    (await app.connections.add(actor, {
+      name: connections.some((c) => c.name === CONNECTION_NAME)
+        ? `${CONNECTION_NAME} ${options.sandboxUrl}`
+        : CONNECTION_NAME,
+      apiKey: SANDBOX_KEY,
+      baseUrl: options.sandboxUrl,
+      acceptPrivacy: true,
+    }));
+  const found = (await app.exports.list(actor)).find(
+    (e) => e.name === EXPORT_NAME && e.connection_id === connection.id,
+  );
+  if (found) return found.id;
+  const { export: created } = await app.exports.add(actor, {
+    name: (await app.exports.list(actor)).some((e) => e.name === EXPORT_NAME)
+      ? `${EXPORT_NAME} (${connection.id})`
+      : EXPORT_NAME,
+    connectionId: connection.id,
+    createList: 'segsync demo',
+    mapping: {
+      email: 'email',
+      fields: {
+        first_name: 'first_name',
+        last_name: 'last_name',
+        country: 'country',
+        state_province_region: 'state',
+        city: 'city',
+        postal_code: 'postal_code',
+      },
+    },
+    segmentIds,
+    mode: 'mirror',
+  });
+  return created.id;
+}
+
+export function registerDemoCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('demo')
+    .description(
+      'see a whole export work: demo profiles, two segments, and an export into a local SendGrid sandbox; run it again for a delta run',
+    )
+    .option(
+      '--profiles <n>',
+      'demo profiles to generate on an empty data folder',
+      parseCount,
+      10_000,
+    )
+    .option('--sandbox-port <port>', 'port of the built-in SendGrid sandbox', parsePort, 3900)
+    .option('--json', 'print the run as JSON')
+    .action(async (flags: { profiles: number; sandboxPort: number; json?: boolean }) => {
+      const code = await ctx.withApp(async (app) => {
+        fs.mkdirSync(app.config.dataDir, { recursive: true });
+        // The sandbox keeps its contacts in the data folder, so the next demo run finds them
+        // and shows a delta run.
+        const sandbox = await startSandbox({
+          port: flags.sandboxPort,
+          jobDelayMs: 200,
+          statePath: path.join(app.config.dataDir, 'sandbox-state.json'),
+        });
+        try {
+          const started = Date.now();
+          const exportId = await prepareDemo(ctx, app, {
+            profiles: flags.profiles,
+            sandboxUrl: sandbox.url,
+          });
+          const queued = await app.exports.startRun(ctx.actor(), exportId, { trigger: 'manual' });
+          ctx.io.stderr(`Running export ${exportId} into the sandbox at ${sandbox.url}...\n`);
+          const run = await waitForRun(ctx, app, queued.id);
+          const definition = await app.exports.get(ctx.actor(), exportId);
+          const list = await fetch(`${sandbox.url}/__sandbox/lists/${definition.list_id}/contacts`);
+          const contacts = ((await list.json()) as { contacts: unknown[] }).contacts.length;
+          if (flags.json) {
+            ctx.printJson({ ...run, list_id: definition.list_id, list_contacts: contacts });
+          } else {
+            printRun(ctx, run, false);
+            ctx.print('');
+            ctx.print(`The sandbox list ${definition.list_id} now holds ${contacts} contacts.`);
+            ctx.print(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+            ctx.print('');
+            ctx.print('Next:');
+            ctx.print('  segsync demo                       run again: only changes are sent');
+            ctx.print(`  segsync runs errors ${run.id}   what was skipped and why`);
+            ctx.print(`  segsync exports preview ${exportId}`);
+            ctx.print(
+              '  segsync connections add sendgrid --name "My account" --api-key-env SENDGRID_API_KEY --accept-privacy',
+            );
+          }
+          return exitCodeForRun(run);
+        } finally {
+          await sandbox.stop();
+        }
+      });
+      if (code !== ExitCode.ok) throw new RunExit(code);
+    });
+}

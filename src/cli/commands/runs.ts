@@ -1,0 +1,83 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { printRun } from './exports.js';
+
+/** CSV cell: quoted when it holds a separator, a quote or a line break. */
+function csvCell(value: string | null): string {
+  const text = value ?? '';
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function registerRunCommands(program: Command, ctx: CliContext): void {
+  const runs = program.command('runs').description('follow export runs and what they delivered');
+
+  runs
+    .command('list')
+    .description('recent runs, newest first')
+    .option('--export <id>', 'only the runs of this export')
+    .option('--json', 'print as JSON')
+    .action(async (flags: { export?: string; json?: boolean }) => {
+      await ctx.withApp(async (app) => {
+        const views = await app.exports.listRuns(ctx.actor(), flags.export);
+        if (flags.json) return ctx.printJson(views);
+        if (views.length === 0) return ctx.print('No runs yet.');
+        for (const view of views) printRun(ctx, view, false);
+      });
+    });
+
+  runs
+    .command('show')
+    .description('one run: status, counts, requests, error')
+    .argument('<id>')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, flags: { json?: boolean }) => {
+      await ctx.withApp(async (app) =>
+        printRun(ctx, await app.exports.getRun(ctx.actor(), id), flags.json),
+      );
+    });
+
+  runs
+    .command('cancel')
+    .description('cancel a run: a queued one at once, a running one after the request in flight')
+    .argument('<id>')
+    .option('--json', 'print the run as JSON')
+    .action(async (id: string, flags: { json?: boolean }) => {
+      await ctx.withApp(async (app) =>
+        printRun(ctx, await app.exports.cancelRun(ctx.actor(), id), flags.json),
+      );
+    });
+
+  runs
+    .command('errors')
+    .description('the contacts a run skipped or SendGrid refused, with reasons (and warnings)')
+    .argument('<id>')
+    .option('--csv', 'print as CSV: severity, code, profile key, email, reason')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, flags: { csv?: boolean; json?: boolean }) => {
+      await ctx.withApp(async (app) => {
+        const problems = await app.exports.runProblems(ctx.actor(), id);
+        if (flags.json) {
+          return ctx.printJson(
+            problems.map((p) => ({
+              severity: p.severity,
+              code: p.code,
+              profile_key: p.profile_key,
+              email: p.email,
+              reason: p.reason,
+            })),
+          );
+        }
+        if (flags.csv) {
+          ctx.print('severity,code,profile_key,email,reason');
+          for (const p of problems)
+            ctx.print(
+              [p.severity, p.code, p.profile_key, p.email, p.reason].map(csvCell).join(','),
+            );
+          return;
+        }
+        if (problems.length === 0) return ctx.print('No problems: every member was delivered.');
+        for (const p of problems)
+          ctx.print(`${p.severity}  ${p.profile_key ?? '-'}  ${p.email ?? '-'}  ${p.reason}`);
+      });
+    });
+}

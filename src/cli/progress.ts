@@ -1,0 +1,63 @@
+import cliProgress from 'cli-progress';
+import type { RunProgress } from '../exports/runner.js';
+import type { CliIo } from './context.js';
+
+/**
+ * Shows a run's progress on stderr: a bar on a terminal (stage, contacts sent, batches, rate,
+ * ETA), plain lines otherwise (at most one a second, and at each change of stage).
+ */
+export function runProgressReporter(io: CliIo): {
+  update(progress: RunProgress): void;
+  stop(): void;
+} {
+  if (io.stderrIsTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format:
+          '{stage} |{bar}| {value}/{total} contacts | {batches} batches | {rate}/s | ETA {eta_text}',
+        stream: process.stderr,
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      update(progress) {
+        const payload = {
+          stage: progress.stage.padEnd(20),
+          sent: progress.sent,
+          batches: progress.batchesSent,
+          rate: Math.round(progress.ratePerSecond),
+          eta_text: progress.etaSeconds === undefined ? '-' : `${Math.ceil(progress.etaSeconds)}s`,
+        };
+        if (!started) {
+          bar.start(Math.max(progress.members, 1), progress.planned, payload);
+          started = true;
+        }
+        bar.setTotal(Math.max(progress.members, 1));
+        bar.update(progress.planned, payload);
+      },
+      stop: () => {
+        if (started) bar.stop();
+      },
+    };
+  }
+  let lastStage = '';
+  let lastLine = 0;
+  return {
+    update(progress) {
+      const now = Date.now();
+      if (progress.stage === lastStage && now - lastLine < 1_000) return;
+      lastStage = progress.stage;
+      lastLine = now;
+      const eta =
+        progress.etaSeconds === undefined ? '' : `, ETA ${Math.ceil(progress.etaSeconds)}s`;
+      io.stderr(
+        `${progress.stage}: ${progress.planned}/${progress.members} members planned, ${progress.sent} contacts sent in ${progress.batchesSent} batches` +
+          (progress.jobsTotal > 0 ? `, ${progress.jobsDone}/${progress.jobsTotal} jobs done` : '') +
+          `, ${Math.round(progress.ratePerSecond)}/s${eta}\n`,
+      );
+    },
+    stop: () => undefined,
+  };
+}

@@ -1,0 +1,251 @@
+import { z } from 'zod';
+import { assertCan, can, type Actor } from '../auth/permissions.js';
+import type { DestinationSession, DestinationType } from '../destinations/destination.js';
+import type { Clock } from '../shared/clock.js';
+import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import { isMasked, maskSecret } from '../shared/secrets.js';
+import { parseInput } from '../shared/validation.js';
+import type { ConnectionRow, ConnectionStore } from './connection-store.js';
+import type { SecretBox } from './secret-box.js';
+
+export const sharingModes = ['admins', 'admins_and_contributors'] as const;
+export type Sharing = (typeof sharingModes)[number];
+
+export const DEFAULT_PROFILE_LIMIT = 100_000;
+
+/** What an administrator gives to connect an account. */
+export const newConnectionSchema = z.object({
+  type: z.string().default('sendgrid'),
+  name: z.string().trim().min(1, { message: 'a display name is required' }).max(100),
+  apiKey: z.string().trim().min(1, { message: 'the API key is required' }),
+  baseUrl: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
+  sharing: z.enum(sharingModes).default('admins'),
+  profileLimit: z.int().positive().max(100_000_000).default(DEFAULT_PROFILE_LIMIT),
+  acceptPrivacy: z.literal(true, {
+    message:
+      'the data-privacy consent is required: confirm that sending these profiles to the destination is allowed (--accept-privacy)',
+  }),
+});
+export type NewConnection = z.input<typeof newConnectionSchema>;
+
+/** An edit: any subset; an `apiKey` equal to the mask keeps the stored key. */
+export const connectionUpdateSchema = z.object({
+  name: z.string().trim().min(1).max(100).optional(),
+  apiKey: z.string().trim().min(1).optional(),
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  sharing: z.enum(sharingModes).optional(),
+  profileLimit: z.int().positive().max(100_000_000).optional(),
+});
+export type ConnectionUpdate = z.input<typeof connectionUpdateSchema>;
+
+/** A connection as it leaves the service: the key only masked. */
+export interface ConnectionView {
+  id: string;
+  type: string;
+  name: string;
+  sharing: Sharing;
+  base_url: string;
+  api_key: string;
+  profile_limit: number;
+  consent: { accepted_by: string; accepted_at: string };
+  export_user: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ConnectionServiceDeps {
+  store: ConnectionStore;
+  box: SecretBox;
+  destinations: Readonly<Record<string, DestinationType<never>>>;
+  fetch: typeof fetch;
+  clock: Clock;
+  /** The exports using a connection (removal is refused while there are any). */
+  connectionUsers: (connectionId: string) => Promise<{ id: string; name: string }[]>;
+}
+
+/** Connecting, editing, testing and removing destination accounts. */
+export class ConnectionService {
+  constructor(private readonly deps: ConnectionServiceDeps) {}
+
+  /** Validates the key against the destination, then stores the connection with the key sealed. */
+  async add(actor: Actor, input: NewConnection): Promise<ConnectionView> {
+    assertCan(actor, 'connections.manage', 'connect accounts');
+    const data = parseInput(newConnectionSchema, input, 'connection');
+    const destination = this.destinationFor(data.type);
+    if (await this.deps.store.findByName(data.name)) {
+      throw new ConflictError(
+        `a connection named "${data.name}" already exists`,
+        'connection_name_taken',
+      );
+    }
+    const settings = this.settings(destination, data.apiKey, data.baseUrl);
+    await destination.open(settings, { fetch: this.deps.fetch }).verify();
+    const now = this.deps.clock.now().toISOString();
+    const id = newId('con', this.deps.clock);
+    const row: ConnectionRow = {
+      id,
+      type: data.type,
+      name: data.name,
+      sharing: data.sharing,
+      settings: JSON.stringify({ baseUrl: (settings as { baseUrl: string }).baseUrl }),
+      secret_sealed: this.deps.box.seal(data.apiKey, id),
+      secret_mask: maskSecret(data.apiKey),
+      profile_limit: data.profileLimit,
+      consent_by: actor.id,
+      consent_at: now,
+      export_user: actor.id,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.deps.store.insert(row);
+    return toView(row);
+  }
+
+  /** The connections `actor` may see: contributors only those shared with them. */
+  async list(actor: Actor): Promise<ConnectionView[]> {
+    assertCan(actor, 'connections.read', 'see connections');
+    const rows = await this.deps.store.list();
+    return rows.filter((row) => this.visibleTo(actor, row)).map(toView);
+  }
+
+  async get(actor: Actor, id: string): Promise<ConnectionView> {
+    return toView(await this.row(actor, id));
+  }
+
+  /** Checks the stored key against the destination again. */
+  async test(actor: Actor, id: string): Promise<{ scopes: string[] }> {
+    const { session } = await this.openSession(actor, id);
+    return session.verify();
+  }
+
+  /** Edits a connection; a changed key or URL is verified before it is stored. */
+  async update(actor: Actor, id: string, input: ConnectionUpdate): Promise<ConnectionView> {
+    assertCan(actor, 'connections.manage', 'edit connections');
+    const data = parseInput(connectionUpdateSchema, input, 'connection');
+    const row = await this.row(actor, id);
+    const destination = this.destinationFor(row.type);
+    const keyChanged =
+      data.apiKey !== undefined && !isMasked(data.apiKey) && data.apiKey !== row.secret_mask;
+    const storedSettings = JSON.parse(row.settings) as { baseUrl?: string };
+    const baseUrl = data.baseUrl ?? storedSettings.baseUrl;
+    const apiKey =
+      keyChanged && data.apiKey ? data.apiKey : this.deps.box.open(row.secret_sealed, row.id);
+    if (keyChanged || data.baseUrl !== undefined) {
+      await destination
+        .open(this.settings(destination, apiKey, baseUrl), { fetch: this.deps.fetch })
+        .verify();
+    }
+    if (
+      data.name !== undefined &&
+      data.name !== row.name &&
+      (await this.deps.store.findByName(data.name))
+    ) {
+      throw new ConflictError(
+        `a connection named "${data.name}" already exists`,
+        'connection_name_taken',
+      );
+    }
+    const changes: Partial<ConnectionRow> = {
+      name: data.name ?? row.name,
+      sharing: data.sharing ?? row.sharing,
+      profile_limit: data.profileLimit ?? row.profile_limit,
+      settings: JSON.stringify({ ...storedSettings, baseUrl }),
+      updated_at: this.deps.clock.now().toISOString(),
+      ...(keyChanged
+        ? { secret_sealed: this.deps.box.seal(apiKey, row.id), secret_mask: maskSecret(apiKey) }
+        : {}),
+    };
+    await this.deps.store.update(id, changes);
+    return toView({ ...row, ...changes });
+  }
+
+  /** Removes a connection; refused while exports use it, naming them. */
+  async remove(actor: Actor, id: string): Promise<void> {
+    assertCan(actor, 'connections.manage', 'remove connections');
+    await this.row(actor, id);
+    const users = await this.deps.connectionUsers(id);
+    if (users.length > 0) {
+      throw new ConflictError(
+        `connection ${id} is used by ${users.length} export(s): ${users.map((u) => `${u.name} (${u.id})`).join(', ')}; remove or detach them first`,
+        'connection_in_use',
+      );
+    }
+    await this.deps.store.remove(id);
+  }
+
+  /** A destination session on the connection's account, for exports; the key stays inside. */
+  async openSession(
+    actor: Actor,
+    id: string,
+  ): Promise<{
+    connection: ConnectionView;
+    destination: DestinationType<never>;
+    session: DestinationSession;
+  }> {
+    const row = await this.row(actor, id);
+    if (!can(actor, 'connections.use')) throw new NotFoundError('connection', id);
+    const destination = this.destinationFor(row.type);
+    const { baseUrl } = JSON.parse(row.settings) as { baseUrl?: string };
+    const apiKey = this.deps.box.open(row.secret_sealed, row.id);
+    const session = destination.open(this.settings(destination, apiKey, baseUrl), {
+      fetch: this.deps.fetch,
+    });
+    return { connection: toView(row), destination, session };
+  }
+
+  private async row(actor: Actor, id: string): Promise<ConnectionRow> {
+    const row = await this.deps.store.find(id);
+    // A connection the actor may not use is reported as absent, not as forbidden: its existence
+    // is none of their business.
+    if (!row || !this.visibleTo(actor, row)) throw new NotFoundError('connection', id);
+    return row;
+  }
+
+  private visibleTo(actor: Actor, row: ConnectionRow): boolean {
+    return actor.role === 'admin' || row.sharing === 'admins_and_contributors';
+  }
+
+  private destinationFor(type: string): DestinationType<never> {
+    const destination = this.deps.destinations[type];
+    if (!destination) {
+      throw new ValidationError(`unknown destination type "${type}"`, [
+        {
+          path: 'type',
+          message: `expected one of ${Object.keys(this.deps.destinations).join(', ')}`,
+        },
+      ]);
+    }
+    return destination;
+  }
+
+  private settings(
+    destination: DestinationType<never>,
+    apiKey: string,
+    baseUrl: string | undefined,
+  ): never {
+    const settings = destination.settingsSchema.safeParse({
+      apiKey,
+      ...(baseUrl ? { baseUrl } : {}),
+    });
+    if (!settings.success) throw new ValidationError('invalid connection settings');
+    return settings.data;
+  }
+}
+
+function toView(row: ConnectionRow): ConnectionView {
+  const settings = JSON.parse(row.settings) as { baseUrl?: string };
+  return {
+    id: row.id,
+    type: row.type,
+    name: row.name,
+    sharing: row.sharing as Sharing,
+    base_url: settings.baseUrl ?? '',
+    api_key: row.secret_mask,
+    profile_limit: row.profile_limit,
+    consent: { accepted_by: row.consent_by, accepted_at: row.consent_at },
+    export_user: row.export_user,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}

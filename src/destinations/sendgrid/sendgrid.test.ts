@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { contractCheckedFetch } from '../../../test/helpers/openapi.js';
+import { startSandbox, type Sandbox } from '../../sandbox/index.js';
+import { DestinationError } from '../../shared/errors.js';
+import type { DestinationSession } from '../destination.js';
+import { sendgridDestination } from './sendgrid.js';
+
+// Every request this client sends, and every answer it gets, is checked against SendGrid's
+// official OpenAPI documents.
+const checkedFetch = contractCheckedFetch();
+
+describe('SendGrid destination against the sandbox', () => {
+  let sandbox: Sandbox;
+  let session: DestinationSession;
+
+  beforeAll(async () => {
+    sandbox = await startSandbox({
+      port: 0,
+      jobDelayMs: 0,
+      apiKeys: [
+        'SG.sandbox',
+        { key: 'SG.readonly-key-0000', scopes: ['marketing.read'] },
+        {
+          key: 'SG.legacy-key-00000',
+          scopes: [
+            'marketing_campaigns.read',
+            'marketing_campaigns.create',
+            'marketing_campaigns.update',
+            'marketing_campaigns.delete',
+          ],
+        },
+      ],
+    });
+  });
+  afterAll(() => sandbox.stop());
+  beforeEach(() => {
+    sandbox.reset();
+    session = sendgridDestination.open(
+      { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
+      { fetch: checkedFetch },
+    );
+  });
+
+  const open = (apiKey: string) =>
+    sendgridDestination.open({ apiKey, baseUrl: sandbox.url }, { fetch: checkedFetch });
+
+  it('verifies a key with either scope family and names missing scopes', async () => {
+    await expect(session.verify()).resolves.toMatchObject({
+      scopes: expect.arrayContaining(['marketing.write']) as unknown,
+    });
+    await expect(open('SG.legacy-key-00000').verify()).resolves.toBeDefined();
+    await expect(open('SG.readonly-key-0000').verify()).rejects.toThrow(
+      /lacks the permissions exports need: marketing\.write/,
+    );
+  });
+
+  it('says a refused key was refused, without the key', async () => {
+    const error = await open('SG.wrong-key-123456789')
+      .verify()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DestinationError);
+    expect(error).toMatchObject({ reason: 'auth_refused', status: 401 });
+    expect((error as Error).message).toMatch(/refused the connection's API key/);
+    expect((error as Error).message).not.toContain('wrong-key');
+  });
+
+  it('creates, finds and lists lists; a missing list is undefined', async () => {
+    const list = await session.createList('Newsletter ES');
+    expect(list).toMatchObject({ name: 'Newsletter ES', contactCount: 0 });
+    expect(await session.getList(list.id)).toMatchObject({ id: list.id });
+    expect(await session.getList('00000000-0000-4000-8000-000000000000')).toBeUndefined();
+    expect((await session.listLists()).map((l) => l.id)).toContain(list.id);
+  });
+
+  it('upserts contacts into a list, polls the job, finds and removes them', async () => {
+    const list = await session.createList('Main');
+    const contacts = ['ana@example.es', 'bob@example.com'].map((email) =>
+      session.encodeContact({ email, fields: { first_name: email.slice(0, 3) }, customFields: {} }),
+    );
+    const { jobId } = await session.upsert(list.id, contacts);
+    let state = await session.job(jobId);
+    for (let i = 0; state.status === 'pending' && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      state = await session.job(jobId);
+    }
+    expect(state).toMatchObject({ status: 'completed', counts: { created: 2 } });
+    expect(await session.countContacts()).toBe(2);
+    const ids = await session.findContactIds(['ana@example.es', 'nobody@example.com']);
+    expect([...ids.keys()]).toEqual(['ana@example.es']);
+    const removal = await session.removeFromList(list.id, [...ids.values()]);
+    expect(removal.jobId).toMatch(/.+/);
+    sandbox.runPendingJobs();
+    expect((await session.getList(list.id))?.contactCount).toBe(1);
+    expect((await session.findContactIds(['nobody@example.com'])).size).toBe(0);
+  });
+
+  it('reports a rejected batch with the field SendGrid named', async () => {
+    const list = await session.createList('Main');
+    const bad = session.encodeContact({
+      email: 'a@x.com',
+      fields: { first_name: 'x'.repeat(51) },
+      customFields: {},
+    });
+    const unchecked = sendgridDestination.open(
+      { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
+      { fetch: contractCheckedFetch({ checkRequests: false }) },
+    );
+    const error = await unchecked.upsert(list.id, [bad]).catch((e: unknown) => e);
+    expect(error).toMatchObject({ reason: 'rejected', status: 400 });
+    expect((error as DestinationError).details[0]?.field).toMatch(/^contacts\[0\]\.first_name/);
+  });
+
+  it('counts the request envelope exactly', () => {
+    const encoded = [session.encodeContact({ email: 'a@x.com', fields: {}, customFields: {} })];
+    const listId = '11111111-1111-4111-8111-111111111111';
+    const body = `{"list_ids":["${listId}"],"contacts":[${encoded.join(',')}]}`;
+    expect(session.requestOverheadBytes(listId, 1) + Buffer.byteLength(encoded[0]!)).toBe(
+      Buffer.byteLength(body),
+    );
+  });
+});

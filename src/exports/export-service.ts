@@ -1,0 +1,560 @@
+import { assertCan, type Actor } from '../auth/permissions.js';
+import type { DestinationSession, DestinationType } from '../destinations/destination.js';
+import type { Clock } from '../shared/clock.js';
+import { ConflictError, NotFoundError, ValidationError, type Issue } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import { parseInput } from '../shared/validation.js';
+import { mapContact, type ContactMapping } from './contact-mapping.js';
+import {
+  exportEditSchema,
+  exportInputSchema,
+  type ExportEdit,
+  type ExportInput,
+  type SyncMode,
+} from './export-definition.js';
+import type { ExportRecord, ExportStore } from './export-store.js';
+import { hashPayload } from './payload-hash.js';
+import type { MemberSource, RunSettings } from './runner.js';
+import { isFinal, type RunStatus } from './run-states.js';
+import type { ProblemRow, RunRow, RunStore } from './run-store.js';
+
+/** What exports need to know about segments and profiles (wired in app.ts). */
+export interface ExportSources extends MemberSource {
+  /** Of `segmentIds`, those that do not exist. */
+  missingSegments(segmentIds: readonly string[]): Promise<string[]>;
+  /** The names of the profile attributes in the catalog. */
+  attributeNames(): Promise<string[]>;
+}
+
+/** What exports need from connections (the ConnectionService, wired in app.ts). */
+export interface ExportConnections {
+  openSession(
+    actor: Actor,
+    id: string,
+  ): Promise<{
+    connection: { id: string; profile_limit: number; export_user: string };
+    destination: DestinationType<never>;
+    session: DestinationSession;
+  }>;
+}
+
+export interface ExportView {
+  id: string;
+  name: string;
+  connection_id: string | null;
+  detached: boolean;
+  list_id: string;
+  mapping: ContactMapping;
+  segment_ids: string[];
+  mode: SyncMode;
+  schedule: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A run as every way out shows it (`--json`, the API). */
+export interface RunView {
+  id: string;
+  export_id: string;
+  status: RunStatus;
+  trigger: string;
+  full: boolean;
+  counts: {
+    members: number;
+    sent: number;
+    created: number;
+    updated: number;
+    unchanged: number;
+    skipped: number;
+    removed: number;
+    failed: number;
+  };
+  requests: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  error: string | null;
+}
+
+export interface ExportPreview {
+  members: number;
+  would_upsert: number;
+  unchanged: number;
+  would_remove: number;
+  skipped: number;
+  skipped_by_reason: Record<string, number>;
+  warnings: number;
+  sample: unknown[];
+}
+
+export const runTriggers = ['manual', 'refresh', 'schedule'] as const;
+export type RunTrigger = (typeof runTriggers)[number];
+
+export interface ExportServiceDeps {
+  exports: ExportStore;
+  runs: RunStore;
+  connections: ExportConnections;
+  sources: ExportSources;
+  clock: Clock;
+}
+
+/** Defining, editing and removing exports, and starting, following and canceling their runs. */
+export class ExportService {
+  constructor(private readonly deps: ExportServiceDeps) {}
+
+  /**
+   * Saves an export after checking it against the destination: the list must exist (or is
+   * created), custom fields must exist there, segments and attributes must exist here. Saving
+   * does not run it. Returns warnings (segments over the connection's limit).
+   */
+  async add(actor: Actor, input: ExportInput): Promise<{ export: ExportView; warnings: string[] }> {
+    assertCan(actor, 'exports.manage', 'define exports');
+    const data = parseInput(exportInputSchema, input, 'export');
+    if (await this.deps.exports.findByName(data.name)) {
+      throw new ConflictError(`an export named "${data.name}" already exists`, 'export_name_taken');
+    }
+    const opened = await this.deps.connections.openSession(actor, data.connectionId);
+    await this.checkSources(data.segmentIds, data.mapping);
+    const mapping = await this.resolveMapping(opened.session, data.mapping);
+    const listId = data.createList
+      ? (await opened.session.createList(data.createList)).id
+      : await this.checkList(opened.session, data.listId ?? '');
+    const now = this.deps.clock.now().toISOString();
+    const record: ExportRecord = {
+      id: newId('exp', this.deps.clock),
+      name: data.name,
+      connection_id: data.connectionId,
+      list_id: listId,
+      mapping: JSON.stringify(mapping),
+      mode: data.mode,
+      schedule: data.schedule,
+      created_by: actor.id,
+      created_at: now,
+      updated_at: now,
+      segment_ids: data.segmentIds,
+    };
+    const { segment_ids: segmentIds, ...row } = record;
+    await this.deps.exports.insert(row, segmentIds);
+    return {
+      export: toView(record),
+      warnings: await this.limitWarnings(segmentIds, opened.connection.profile_limit),
+    };
+  }
+
+  async list(actor: Actor): Promise<ExportView[]> {
+    assertCan(actor, 'exports.read', 'see exports');
+    return (await this.deps.exports.list()).map(toView);
+  }
+
+  async get(actor: Actor, id: string): Promise<ExportView> {
+    assertCan(actor, 'exports.read', 'see exports');
+    return toView(await this.record(id));
+  }
+
+  /** Changes an export; what touches the destination is checked again. A new list resets the ledger. */
+  async edit(
+    actor: Actor,
+    id: string,
+    input: ExportEdit,
+  ): Promise<{ export: ExportView; warnings: string[] }> {
+    assertCan(actor, 'exports.manage', 'edit exports');
+    const data = parseInput(exportEditSchema, input, 'export');
+    const current = await this.record(id);
+    if (
+      data.name !== undefined &&
+      data.name !== current.name &&
+      (await this.deps.exports.findByName(data.name))
+    ) {
+      throw new ConflictError(`an export named "${data.name}" already exists`, 'export_name_taken');
+    }
+    const connectionId = data.connectionId ?? current.connection_id;
+    const segmentIds = data.segmentIds ?? current.segment_ids;
+    const changes: Partial<ExportRecord> = { updated_at: this.deps.clock.now().toISOString() };
+    if (data.name !== undefined) changes.name = data.name;
+    if (data.mode !== undefined) changes.mode = data.mode;
+    if (data.schedule !== undefined) changes.schedule = data.schedule;
+    let warnings: string[] = [];
+    if (connectionId) {
+      const opened = await this.deps.connections.openSession(actor, connectionId);
+      if (data.connectionId !== undefined) changes.connection_id = data.connectionId;
+      if (data.listId !== undefined && data.listId !== current.list_id) {
+        changes.list_id = await this.checkList(opened.session, data.listId);
+      }
+      if (data.mapping !== undefined) {
+        await this.checkSources(segmentIds, data.mapping);
+        changes.mapping = JSON.stringify(await this.resolveMapping(opened.session, data.mapping));
+      }
+      warnings = await this.limitWarnings(segmentIds, opened.connection.profile_limit);
+    } else if (data.listId !== undefined || data.mapping !== undefined) {
+      throw new ConflictError(
+        `export ${id} is detached: attach it to a connection (--connection) to change its list or fields`,
+        'export_detached',
+      );
+    }
+    if (data.segmentIds !== undefined) await this.checkSources(segmentIds, undefined);
+    await this.deps.exports.update(id, changes, data.segmentIds);
+    // The ledger says what reached the old list; for a new list, everything is new.
+    if (changes.list_id !== undefined) await this.deps.runs.forgetAllDelivered(id);
+    return { export: toView(await this.record(id)), warnings };
+  }
+
+  /** A copy of an export under a new name, without its history. */
+  async duplicate(actor: Actor, id: string, name?: string): Promise<ExportView> {
+    assertCan(actor, 'exports.manage', 'define exports');
+    const source = await this.record(id);
+    const copyName = name ?? (await this.freeCopyName(source.name));
+    if (await this.deps.exports.findByName(copyName)) {
+      throw new ConflictError(`an export named "${copyName}" already exists`, 'export_name_taken');
+    }
+    const now = this.deps.clock.now().toISOString();
+    const { segment_ids: segmentIds, ...row } = source;
+    const copy = {
+      ...row,
+      id: newId('exp', this.deps.clock),
+      name: copyName,
+      created_by: actor.id,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.deps.exports.insert(copy, segmentIds);
+    return toView({ ...copy, segment_ids: segmentIds });
+  }
+
+  /** Detaches an export from its connection: it keeps its configuration and does not run. */
+  async detach(actor: Actor, id: string): Promise<ExportView> {
+    assertCan(actor, 'exports.manage', 'detach exports');
+    await this.record(id);
+    await this.refuseWhileActive(id, 'detached');
+    await this.deps.exports.update(id, {
+      connection_id: null,
+      updated_at: this.deps.clock.now().toISOString(),
+    });
+    return toView(await this.record(id));
+  }
+
+  /** Removes an export with its runs and ledger. The contacts stay in the SendGrid list. */
+  async remove(actor: Actor, id: string): Promise<void> {
+    assertCan(actor, 'exports.remove', 'remove exports');
+    await this.record(id);
+    await this.refuseWhileActive(id, 'removed');
+    await this.deps.exports.remove(id);
+  }
+
+  /** A dry run: what a run would send, keep, remove and skip, with a sample; no write anywhere. */
+  async preview(actor: Actor, id: string, sampleSize = 5): Promise<ExportPreview> {
+    assertCan(actor, 'exports.read', 'preview exports');
+    const record = await this.record(id);
+    if (!record.connection_id) throw detachedError(id);
+    const opened = await this.deps.connections.openSession(actor, record.connection_id);
+    const mapping = JSON.parse(record.mapping) as ContactMapping;
+    const preview: ExportPreview = {
+      members: 0,
+      would_upsert: 0,
+      unchanged: 0,
+      would_remove: 0,
+      skipped: 0,
+      skipped_by_reason: {},
+      warnings: 0,
+      sample: [],
+    };
+    // Preview is bounded by the connection's limit, so holding the emails in memory is fine.
+    const seen = new Set<string>();
+    for await (const profiles of this.deps.sources.iterateMembers(record.segment_ids, {
+      batchSize: 2_000,
+    })) {
+      const payloads = new Map<string, string>();
+      for (const profile of profiles) {
+        preview.members += 1;
+        const mapped = mapContact(profile.attributes, mapping, opened.destination);
+        if (!mapped.ok || seen.has(mapped.contact.email)) {
+          const reason = mapped.ok ? 'duplicate_email' : mapped.code;
+          preview.skipped += 1;
+          preview.skipped_by_reason[reason] = (preview.skipped_by_reason[reason] ?? 0) + 1;
+          continue;
+        }
+        seen.add(mapped.contact.email);
+        preview.warnings += mapped.warnings.length;
+        payloads.set(mapped.contact.email, opened.session.encodeContact(mapped.contact));
+      }
+      const delivered = await this.deps.runs.deliveredHashes(record.id, [...payloads.keys()]);
+      for (const [email, payload] of payloads) {
+        if (delivered.get(email) === hashPayload(payload, record.list_id)) preview.unchanged += 1;
+        else {
+          preview.would_upsert += 1;
+          if (preview.sample.length < sampleSize) preview.sample.push(JSON.parse(payload));
+        }
+      }
+    }
+    if (record.mode === 'mirror') {
+      preview.would_remove = await this.deps.runs.countDeliveredOutside(record.id, seen);
+    }
+    return preview;
+  }
+
+  /** Queues a run of an export; a worker (or `--wait`) executes it. */
+  async startRun(
+    actor: Actor,
+    id: string,
+    options: { trigger: RunTrigger; full?: boolean },
+  ): Promise<RunView> {
+    assertCan(actor, 'exports.run', 'run exports');
+    const record = await this.record(id);
+    if (!record.connection_id) throw detachedError(id);
+    const active = await this.deps.runs.listRuns({
+      exportId: id,
+      statuses: ['queued', 'running', 'waiting_on_destination'],
+      limit: 1,
+    });
+    const running = active[0];
+    if (running) {
+      throw new ConflictError(
+        `export ${id} already has run ${running.id} ${running.status}`,
+        'run_in_progress',
+      );
+    }
+    const now = this.deps.clock.now().toISOString();
+    const run: RunRow = {
+      id: newId('run', this.deps.clock),
+      export_id: id,
+      status: 'queued',
+      trigger: options.trigger,
+      full: options.full ? 1 : 0,
+      settings: null,
+      members: 0,
+      sent: 0,
+      created: 0,
+      updated: 0,
+      unchanged: 0,
+      skipped: 0,
+      removed: 0,
+      failed: 0,
+      requests: 0,
+      error: null,
+      worker: null,
+      heartbeat_at: null,
+      cancel_requested: 0,
+      created_at: now,
+      started_at: null,
+      finished_at: null,
+      updated_at: now,
+    };
+    await this.deps.runs.insertRun(run);
+    return toRunView(run);
+  }
+
+  /** The settings a run starts with: the export's configuration at that moment. */
+  async settingsForRun(run: RunRow): Promise<RunSettings> {
+    const record = await this.record(run.export_id);
+    if (!record.connection_id) throw detachedError(record.id);
+    const exportUser = await this.exportUser(record.connection_id);
+    const opened = await this.deps.connections.openSession(exportUser, record.connection_id);
+    return {
+      exportId: record.id,
+      connectionId: record.connection_id,
+      listId: record.list_id,
+      mapping: JSON.parse(record.mapping) as ContactMapping,
+      mode: record.mode as SyncMode,
+      segmentIds: record.segment_ids,
+      profileLimit: opened.connection.profile_limit,
+    };
+  }
+
+  /** Runs act as the connection's export user (the administrator who connected it). */
+  async exportUser(connectionId: string): Promise<Actor> {
+    const system: Actor = { id: 'system', name: 'segsync', role: 'admin' };
+    const { connection } = await this.deps.connections.openSession(system, connectionId);
+    return { id: connection.export_user, name: connection.export_user, role: 'admin' };
+  }
+
+  async listRuns(actor: Actor, exportId?: string, limit = 50): Promise<RunView[]> {
+    assertCan(actor, 'exports.read', 'see runs');
+    return (await this.deps.runs.listRuns({ exportId, limit })).map(toRunView);
+  }
+
+  async getRun(actor: Actor, runId: string): Promise<RunView> {
+    assertCan(actor, 'exports.read', 'see runs');
+    return toRunView(await this.runRow(runId));
+  }
+
+  /** Cancels a run: a queued one at once, a running one after the request in flight. */
+  async cancelRun(actor: Actor, runId: string): Promise<RunView> {
+    assertCan(actor, 'exports.run', 'cancel runs');
+    const run = await this.runRow(runId);
+    const status = run.status as RunStatus;
+    if (isFinal(status))
+      throw new ConflictError(`run ${runId} has already ended (${status})`, 'run_ended');
+    await this.deps.runs.requestCancel(runId);
+    if (status === 'queued') {
+      const now = this.deps.clock.now().toISOString();
+      await this.deps.runs.transition(runId, 'queued', 'canceled', {
+        finished_at: now,
+        updated_at: now,
+      });
+    }
+    return toRunView(await this.runRow(runId));
+  }
+
+  /** The contacts a run skipped, or that the destination refused, with reasons. */
+  async runProblems(actor: Actor, runId: string): Promise<ProblemRow[]> {
+    assertCan(actor, 'exports.read', 'see runs');
+    await this.runRow(runId);
+    return this.deps.runs.problems(runId);
+  }
+
+  private async runRow(runId: string): Promise<RunRow> {
+    const run = await this.deps.runs.findRun(runId);
+    if (!run) throw new NotFoundError('run', runId);
+    return run;
+  }
+
+  private async record(id: string): Promise<ExportRecord> {
+    const record = await this.deps.exports.find(id);
+    if (!record) throw new NotFoundError('export', id);
+    return record;
+  }
+
+  private async refuseWhileActive(id: string, what: string): Promise<void> {
+    const [active] = await this.deps.runs.listRuns({
+      exportId: id,
+      statuses: ['queued', 'running', 'waiting_on_destination'],
+      limit: 1,
+    });
+    if (active) {
+      throw new ConflictError(
+        `export ${id} cannot be ${what} while run ${active.id} is ${active.status}; cancel it first`,
+        'run_in_progress',
+      );
+    }
+  }
+
+  private async checkList(session: DestinationSession, listId: string): Promise<string> {
+    const list = await session.getList(listId);
+    if (!list) {
+      throw ValidationError.fromIssues('invalid export', [
+        {
+          path: 'listId',
+          message: `SendGrid has no list ${listId} in this account (use --create-list NAME to create one)`,
+        },
+      ]);
+    }
+    return list.id;
+  }
+
+  private async checkSources(
+    segmentIds: readonly string[],
+    mapping: ExportInput['mapping'] | undefined,
+  ): Promise<void> {
+    const issues: Issue[] = [];
+    const missing = await this.deps.sources.missingSegments(segmentIds);
+    for (const id of missing)
+      issues.push({ path: 'segmentIds', message: `segment ${id} does not exist` });
+    if (mapping) {
+      const known = new Set(await this.deps.sources.attributeNames());
+      const check = (path: string, attribute: string) => {
+        if (!known.has(attribute))
+          issues.push({ path, message: `unknown profile attribute "${attribute}"` });
+      };
+      check('mapping.email', mapping.email);
+      for (const [field, attribute] of Object.entries(mapping.fields ?? {}))
+        if (attribute) check(`mapping.fields.${field}`, attribute);
+      for (const [field, attribute] of Object.entries(mapping.customFields ?? {}))
+        check(`mapping.customFields.${field}`, attribute);
+    }
+    if (issues.length > 0) throw ValidationError.fromIssues('invalid export', issues);
+  }
+
+  /** Resolves custom field names to the destination's field ids; unknown names are errors. */
+  private async resolveMapping(
+    session: DestinationSession,
+    mapping: ExportInput['mapping'],
+  ): Promise<ContactMapping> {
+    const custom = Object.entries(mapping.customFields ?? {});
+    const resolved: ContactMapping['customFields'][number][] = [];
+    if (custom.length > 0) {
+      const fields = await session.listFields();
+      const issues: Issue[] = [];
+      for (const [name, attribute] of custom) {
+        const field = fields.find((f) => f.name === name);
+        if (!field) {
+          issues.push({
+            path: `mapping.customFields.${name}`,
+            message: `SendGrid has no custom field named "${name}"${fields.length > 0 ? ` (it has: ${fields.map((f) => f.name).join(', ')})` : ' (it has none)'}`,
+          });
+          continue;
+        }
+        resolved.push({ name, id: field.id, type: field.type, attribute });
+      }
+      if (issues.length > 0) throw ValidationError.fromIssues('invalid export', issues);
+    }
+    const fields: Record<string, string> = {};
+    for (const [field, attribute] of Object.entries(mapping.fields ?? {}))
+      if (attribute) fields[field] = attribute;
+    return { email: mapping.email, fields, customFields: resolved };
+  }
+
+  private async limitWarnings(segmentIds: readonly string[], limit: number): Promise<string[]> {
+    const count = await this.deps.sources.countMembers(segmentIds);
+    return count > limit
+      ? [
+          `the segments hold ${count} profiles, more than the connection's limit of ${limit} per export: runs will fail until the limit is raised or the segments narrowed`,
+        ]
+      : [];
+  }
+
+  private async freeCopyName(name: string): Promise<string> {
+    for (let n = 1; ; n++) {
+      const candidate = n === 1 ? `${name} (copy)` : `${name} (copy ${n})`;
+      if (!(await this.deps.exports.findByName(candidate))) return candidate;
+    }
+  }
+}
+
+function detachedError(id: string): ConflictError {
+  return new ConflictError(
+    `export ${id} is detached from its connection and does not run; attach it with \`exports edit ${id} --connection ID\``,
+    'export_detached',
+  );
+}
+
+function toView(record: ExportRecord): ExportView {
+  return {
+    id: record.id,
+    name: record.name,
+    connection_id: record.connection_id,
+    detached: record.connection_id === null,
+    list_id: record.list_id,
+    mapping: JSON.parse(record.mapping) as ContactMapping,
+    segment_ids: record.segment_ids,
+    mode: record.mode as SyncMode,
+    schedule: record.schedule,
+    created_by: record.created_by,
+    created_at: record.created_at,
+    updated_at: record.updated_at,
+  };
+}
+
+export function toRunView(run: RunRow): RunView {
+  return {
+    id: run.id,
+    export_id: run.export_id,
+    status: run.status as RunStatus,
+    trigger: run.trigger,
+    full: run.full === 1,
+    counts: {
+      members: run.members,
+      sent: run.sent,
+      created: run.created,
+      updated: run.updated,
+      unchanged: run.unchanged,
+      skipped: run.skipped,
+      removed: run.removed,
+      failed: run.failed,
+    },
+    requests: run.requests,
+    created_at: run.created_at,
+    started_at: run.started_at,
+    finished_at: run.finished_at,
+    error: run.error,
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * A bounded queue between one producer and one consumer: `push` waits while it is full, `take`
+ * waits while it is empty and returns undefined once it is closed and drained. `fail` stops both
+ * sides with an error, so a consumer that gave up stops its producer.
+ */
+export class HandoffQueue<T> {
+  private readonly items: T[] = [];
+  private closed = false;
+  private failure: { error: unknown } | undefined;
+  private wakeTaker: (() => void) | undefined;
+  private wakePusher: (() => void) | undefined;
+
+  constructor(private readonly capacity: number) {}
+
+  async push(item: T): Promise<void> {
+    for (;;) {
+      if (this.failure) throw this.failure.error;
+      if (this.items.length < this.capacity) break;
+      await new Promise<void>((resolve) => (this.wakePusher = resolve));
+    }
+    this.items.push(item);
+    this.wake('taker');
+  }
+
+  async take(): Promise<T | undefined> {
+    for (;;) {
+      if (this.failure) return undefined;
+      const item = this.items.shift();
+      if (item !== undefined) {
+        this.wake('pusher');
+        return item;
+      }
+      if (this.closed) return undefined;
+      await new Promise<void>((resolve) => (this.wakeTaker = resolve));
+    }
+  }
+
+  /** Throws the error the queue failed with, if it did (a producer calls it between items). */
+  check(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake('taker');
+  }
+
+  fail(error: unknown): void {
+    this.failure ??= { error };
+    this.wake('taker');
+    this.wake('pusher');
+  }
+
+  private wake(side: 'taker' | 'pusher'): void {
+    const wake = side === 'taker' ? this.wakeTaker : this.wakePusher;
+    if (side === 'taker') this.wakeTaker = undefined;
+    else this.wakePusher = undefined;
+    wake?.();
+  }
+}

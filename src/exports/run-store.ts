@@ -1,0 +1,313 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, sql, type Kysely, type Selectable } from 'kysely';
+import { sqliteHandleOf } from '../db/sqlite-handle.js';
+import type { Database, ExportRunsTable, RunBatchesTable, RunProblemsTable } from '../db/schema.js';
+import { assertTransition, type RunStatus } from './run-states.js';
+
+export type RunRow = Selectable<ExportRunsTable>;
+export type BatchRow = Selectable<RunBatchesTable>;
+export type ProblemRow = Selectable<RunProblemsTable>;
+
+// Bound parameters per statement stay far below SQLite's (32,766) and PostgreSQL's (65,535) caps.
+const ROWS_PER_INSERT = 500;
+const KEYS_PER_QUERY = 900;
+
+/** The counters a run keeps; `delta` updates add to them. */
+export type RunCounters = Pick<
+  RunRow,
+  | 'members'
+  | 'sent'
+  | 'created'
+  | 'updated'
+  | 'skipped'
+  | 'unchanged'
+  | 'removed'
+  | 'failed'
+  | 'requests'
+>;
+
+/** Export runs: their lifecycle, snapshot, checkpoints, problems, and the ledger they update. */
+export class RunStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insertRun(row: RunRow): Promise<void> {
+    await this.db.insertInto('export_runs').values(row).execute();
+  }
+
+  findRun(id: string): Promise<RunRow | undefined> {
+    return this.db.selectFrom('export_runs').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  listRuns(
+    filter: {
+      exportId?: string;
+      statuses?: readonly RunStatus[];
+      limit?: number;
+      oldestFirst?: boolean;
+    } = {},
+  ): Promise<RunRow[]> {
+    let query = this.db.selectFrom('export_runs').selectAll();
+    if (filter.exportId) query = query.where('export_id', '=', filter.exportId);
+    if (filter.statuses && filter.statuses.length > 0)
+      query = query.where('status', 'in', filter.statuses);
+    const direction = filter.oldestFirst ? 'asc' : 'desc';
+    return query
+      .orderBy('created_at', direction)
+      .orderBy('id', direction)
+      .limit(filter.limit ?? 100)
+      .execute();
+  }
+
+  /**
+   * Moves a run from `from` to `to` if it is still in `from` (checked against the lifecycle),
+   * with extra column changes. Returns false when another process moved it first.
+   */
+  async transition(
+    id: string,
+    from: RunStatus,
+    to: RunStatus,
+    changes: Partial<Omit<RunRow, 'id' | 'status'>> = {},
+  ): Promise<boolean> {
+    assertTransition(id, from, to);
+    const result = await this.db
+      .updateTable('export_runs')
+      .set({ ...changes, status: to })
+      .where('id', '=', id)
+      .where('status', '=', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async update(id: string, changes: Partial<Omit<RunRow, 'id' | 'status'>>): Promise<void> {
+    await this.db.updateTable('export_runs').set(changes).where('id', '=', id).execute();
+  }
+
+  /** Adds to a run's counters in one statement (safe against concurrent readers). */
+  async addCounters(id: string, delta: Partial<RunCounters>, updatedAt: string): Promise<void> {
+    const entries = Object.entries(delta).filter(([, value]) => value !== undefined && value !== 0);
+    if (entries.length === 0) return;
+    const set: Record<string, unknown> = { updated_at: updatedAt, heartbeat_at: updatedAt };
+    for (const [column, value] of entries) set[column] = sql`${sql.ref(column)} + ${value}`;
+    await this.db.updateTable('export_runs').set(set).where('id', '=', id).execute();
+  }
+
+  async requestCancel(id: string): Promise<void> {
+    await this.db
+      .updateTable('export_runs')
+      .set({ cancel_requested: 1 })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async isCancelRequested(id: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('export_runs')
+      .select('cancel_requested')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row?.cancel_requested === 1;
+  }
+
+  // --- problems ---------------------------------------------------------------------------
+
+  /** Adds problems to a run, numbering them after the ones it has. */
+  async addProblems(runId: string, problems: readonly Omit<ProblemRow, 'seq'>[]): Promise<void> {
+    if (problems.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      const last = await trx
+        .selectFrom('run_problems')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .where('run_id', '=', runId)
+        .executeTakeFirst();
+      let seq = Number(last?.seq ?? 0);
+      const rows = problems.map((problem) => ({ ...problem, seq: ++seq }));
+      for (const chunk of chunks(rows, ROWS_PER_INSERT / 8)) {
+        await trx.insertInto('run_problems').values(chunk).execute();
+      }
+    });
+  }
+
+  /** Forgets the problems planning found (a resumed run plans again and finds them again). */
+  async clearPlanProblems(runId: string): Promise<void> {
+    await this.db
+      .deleteFrom('run_problems')
+      .where('run_id', '=', runId)
+      .where('source', '=', 'plan')
+      .execute();
+  }
+
+  async countProblems(runId: string, severity: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('run_problems')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('run_id', '=', runId)
+      .where('severity', '=', severity)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  // --- checkpoints --------------------------------------------------------------------------
+
+  batches(runId: string): Promise<BatchRow[]> {
+    return this.db
+      .selectFrom('run_batches')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .orderBy('seq')
+      .execute();
+  }
+
+  async insertBatch(row: BatchRow): Promise<void> {
+    await this.db.insertInto('run_batches').values(row).execute();
+  }
+
+  async updateBatch(
+    runId: string,
+    seq: number,
+    changes: Partial<Omit<BatchRow, 'run_id' | 'seq'>>,
+  ): Promise<void> {
+    await this.db
+      .updateTable('run_batches')
+      .set(changes)
+      .where('run_id', '=', runId)
+      .where('seq', '=', seq)
+      .execute();
+  }
+
+  problems(runId: string): Promise<ProblemRow[]> {
+    return this.db
+      .selectFrom('run_problems')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .orderBy('seq')
+      .execute();
+  }
+
+  // --- the ledger ---------------------------------------------------------------------------
+
+  /** The ledger's hashes for `emails` of an export. */
+  async deliveredHashes(exportId: string, emails: readonly string[]): Promise<Map<string, string>> {
+    const hashes = new Map<string, string>();
+    for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
+      const rows = await this.db
+        .selectFrom('export_ledger')
+        .select(['email', 'hash'])
+        .where('export_id', '=', exportId)
+        .where('email', 'in', chunk)
+        .execute();
+      for (const row of rows) hashes.set(row.email, row.hash);
+    }
+    return hashes;
+  }
+
+  /** A page of the export's ledger, in email order after `afterEmail`. */
+  ledgerPage(exportId: string, afterEmail: string, limit: number): Promise<{ email: string }[]> {
+    return this.db
+      .selectFrom('export_ledger')
+      .select(['email'])
+      .where('export_id', '=', exportId)
+      .where('email', '>', afterEmail)
+      .orderBy('email')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Records contacts the destination confirmed: the ledger now holds their payload hashes. */
+  async confirmDelivered(
+    exportId: string,
+    runId: string,
+    delivered: readonly { email: string; hash: string }[],
+    deliveredAt: string,
+  ): Promise<void> {
+    if (delivered.length === 0) return;
+    // In email order, each insert lands next to the previous one in the ledger's index.
+    const rows = [...delivered].sort((a, b) =>
+      a.email < b.email ? -1 : a.email > b.email ? 1 : 0,
+    );
+    const sqlite = sqliteHandleOf(this.db);
+    if (sqlite) {
+      // One prepared statement run per row, in one transaction: on SQLite the fastest way in
+      // (Kysely would prepare every multi-row statement anew).
+      this.sqliteConfirm ??= sqlite.prepare(this.confirmQuery(1).compile().sql);
+      const statement = this.sqliteConfirm;
+      sqlite.transaction(() => {
+        for (const row of rows) statement.run(exportId, row.email, row.hash, runId, deliveredAt);
+      })();
+      return;
+    }
+    await this.db.transaction().execute(async (trx) => {
+      for (const chunk of chunks(rows, ROWS_PER_INSERT / 5)) {
+        const params = chunk.flatMap((row) => [exportId, row.email, row.hash, runId, deliveredAt]);
+        await trx.executeQuery(
+          CompiledQuery.raw(this.confirmQuery(chunk.length).compile().sql, params),
+        );
+      }
+    });
+  }
+
+  private sqliteConfirm: BetterSqlite3.Statement | undefined;
+
+  /** The ledger upsert for `count` rows, built with Kysely so placeholders suit the dialect. */
+  private confirmQuery(count: number) {
+    const placeholder = { export_id: '', email: '', hash: '', run_id: '', delivered_at: '' };
+    return this.db
+      .insertInto('export_ledger')
+      .values(Array.from({ length: count }, () => placeholder))
+      .onConflict((oc) =>
+        oc.columns(['export_id', 'email']).doUpdateSet((eb) => ({
+          hash: eb.ref('excluded.hash'),
+          run_id: eb.ref('excluded.run_id'),
+          delivered_at: eb.ref('excluded.delivered_at'),
+        })),
+      );
+  }
+
+  /** Forgets ledger entries (contacts removed from the list, or found gone). */
+  async forgetDelivered(exportId: string, emails: readonly string[]): Promise<void> {
+    for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
+      await this.db
+        .deleteFrom('export_ledger')
+        .where('export_id', '=', exportId)
+        .where('email', 'in', chunk)
+        .execute();
+    }
+  }
+
+  async forgetAllDelivered(exportId: string): Promise<void> {
+    await this.db.deleteFrom('export_ledger').where('export_id', '=', exportId).execute();
+  }
+
+  /** How many emails in the export's ledger are not in `emails` (mirror removals, for previews). */
+  async countDeliveredOutside(exportId: string, emails: ReadonlySet<string>): Promise<number> {
+    let count = 0;
+    let after = '';
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('export_ledger')
+        .select('email')
+        .where('export_id', '=', exportId)
+        .where('email', '>', after)
+        .orderBy('email')
+        .limit(5_000)
+        .execute();
+      const last = rows.at(-1);
+      if (!last) return count;
+      for (const row of rows) if (!emails.has(row.email)) count += 1;
+      after = last.email;
+    }
+  }
+
+  async ledgerSize(exportId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('export_ledger')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('export_id', '=', exportId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+}
+
+function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  const step = Math.max(1, Math.floor(size));
+  for (let i = 0; i < items.length; i += step) yield items.slice(i, i + step);
+}

@@ -1,0 +1,734 @@
+import type { DestinationSession, DestinationType, JobState } from '../destinations/destination.js';
+import type { Clock } from '../shared/clock.js';
+import { DestinationError, InternalError, toSegsyncError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { redactSecretsInText } from '../shared/secrets.js';
+import { RequestPacker } from './batches.js';
+import { mapContact, type AttributeValue, type ContactMapping } from './contact-mapping.js';
+import { HandoffQueue } from './handoff-queue.js';
+import { hashPayload } from './payload-hash.js';
+import { planMembers } from './plan.js';
+import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
+import type { RunStatus } from './run-states.js';
+import type { BatchRow, ProblemRow, RunCounters, RunRow, RunStore } from './run-store.js';
+
+/** A member profile as the segments module hands it over. */
+export interface MemberProfile {
+  profileId: string;
+  key: string;
+  attributes: Readonly<Record<string, AttributeValue>>;
+}
+
+/** Where a run reads its members from (the segments module, wired in app.ts). */
+export interface MemberSource {
+  /** How many distinct profiles the union of the segments holds (their last refresh). */
+  countMembers(segmentIds: readonly string[]): Promise<number>;
+  iterateMembers(
+    segmentIds: readonly string[],
+    options: { batchSize: number },
+  ): AsyncIterable<MemberProfile[]>;
+}
+
+/** The export's configuration as a run saw it when it started; a resumed run reuses it. */
+export interface RunSettings {
+  exportId: string;
+  connectionId: string;
+  listId: string;
+  mapping: ContactMapping;
+  mode: 'upsert' | 'mirror';
+  segmentIds: string[];
+  profileLimit: number;
+}
+
+/** A destination session opened on the run's connection, acting as its export user. */
+export interface OpenedDestination {
+  destination: DestinationType<never>;
+  session: DestinationSession;
+}
+
+/** What a run reports while it works (for progress bars and the UI). */
+export interface RunProgress {
+  runId: string;
+  status: RunStatus;
+  stage: 'sending' | 'waiting for SendGrid' | 'removing leavers' | 'done';
+  /** Members in the export's segments, and how many of them were planned so far. */
+  members: number;
+  planned: number;
+  sent: number;
+  batchesSent: number;
+  jobsDone: number;
+  jobsTotal: number;
+  ratePerSecond: number;
+  etaSeconds: number | undefined;
+}
+
+export interface RunnerDeps {
+  runs: RunStore;
+  members: MemberSource;
+  /** Reads the export's current configuration for a run about to start. */
+  loadSettings(run: RunRow): Promise<RunSettings>;
+  openDestination(settings: RunSettings): Promise<OpenedDestination>;
+  clock: Clock;
+  logger: Logger;
+  sleep(ms: number): Promise<void>;
+  random(): number;
+  workerId: string;
+  retryPolicy?: RetryPolicy;
+  /** Job polling: the first wait, and the longest one it grows to. */
+  pollIntervalMs?: { initial: number; max: number };
+  /** Members read and planned per step. */
+  planningBatchSize?: number;
+}
+
+/** A contact ready to travel: its wire form and what the ledger will remember of it. */
+interface Outgoing {
+  email: string;
+  profileKey: string;
+  hash: string;
+  payload: string;
+  bytes: number;
+}
+
+type FinalJob = Exclude<JobState, { status: 'pending' }>;
+type Problem = Omit<ProblemRow, 'seq'>;
+
+/** Thrown inside a run to end it as failed with a message for the user. */
+class RunFailure extends Error {}
+/** Thrown inside a run when a cancel was requested; the run ends canceled. */
+class RunCanceled extends Error {}
+
+const BATCH_INDEX = /^contacts\[(\d+)\]/;
+// Waits longer than this are cut into steps with a heartbeat between them, so a run waiting out
+// a long rate limit is not taken for dead.
+const HEARTBEAT_STEP_MS = 10_000;
+
+/**
+ * Executes export runs. Members stream in batches: each is mapped and validated, deduplicated by
+ * normalised email, and planned against the export's ledger; new and changed contacts fill
+ * requests of the most contacts the destination allows, sent one at a time while planning goes
+ * on. Every acknowledged request is checkpointed with its job id and contacts (run_batches); jobs
+ * are polled to their final status and only what the destination confirmed enters the ledger.
+ * A run resumed after a crash settles its acknowledged jobs first, so none is sent again, then
+ * plans what is left against the ledger: no contact is lost.
+ */
+export class ExportRunner {
+  private readonly policy: RetryPolicy;
+  private readonly poll: { initial: number; max: number };
+
+  constructor(private readonly deps: RunnerDeps) {
+    this.policy = deps.retryPolicy ?? defaultRetryPolicy;
+    this.poll = deps.pollIntervalMs ?? { initial: 200, max: 5_000 };
+  }
+
+  /**
+   * Claims the queued run `runId` and executes it to an end. Returns undefined when another
+   * worker claimed it first. Never throws for problems of the run itself: they end the run.
+   */
+  async execute(
+    runId: string,
+    onProgress?: (progress: RunProgress) => void,
+  ): Promise<RunRow | undefined> {
+    const now = this.now();
+    const claimed = await this.deps.runs.transition(runId, 'queued', 'running', {
+      worker: this.deps.workerId,
+      heartbeat_at: now,
+      updated_at: now,
+    });
+    if (!claimed) return undefined;
+    const run = await this.mustFindRun(runId);
+    if (!run.started_at) await this.deps.runs.update(runId, { started_at: now });
+    const execution = new RunExecution(this.deps, this.policy, this.poll, run, onProgress);
+    let status: RunStatus = 'succeeded';
+    let error: string | null = null;
+    try {
+      await execution.execute();
+    } catch (thrown) {
+      if (thrown instanceof RunCanceled) {
+        status = 'canceled';
+      } else {
+        status = 'failed';
+        const message =
+          thrown instanceof RunFailure ? thrown.message : toSegsyncError(thrown).message;
+        error = redactSecretsInText(message);
+        if (!(thrown instanceof RunFailure) && !(thrown instanceof DestinationError)) {
+          this.deps.logger.error({ err: thrown, runId }, 'export run failed unexpectedly');
+        }
+      }
+    }
+    const current = await this.mustFindRun(runId);
+    const failed = await this.deps.runs.countProblems(runId, 'failed');
+    if (status === 'succeeded' && (failed > 0 || current.error)) status = 'partially_succeeded';
+    const finishedAt = this.now();
+    await this.deps.runs.transition(runId, current.status as RunStatus, status, {
+      failed,
+      error: error ?? current.error,
+      finished_at: finishedAt,
+      updated_at: finishedAt,
+    });
+    const final = await this.mustFindRun(runId);
+    onProgress?.(execution.progress(final, 'done'));
+    return final;
+  }
+
+  /** Puts runs whose worker stopped (dead process, stale heartbeat) back in the queue. */
+  async requeueStale(
+    staleAfterMs: number,
+    isWorkerAlive: (worker: string) => boolean,
+  ): Promise<string[]> {
+    const active = await this.deps.runs.listRuns({
+      statuses: ['running', 'waiting_on_destination'],
+      limit: 1000,
+    });
+    const limit = this.deps.clock.now().getTime() - staleAfterMs;
+    const requeued: string[] = [];
+    for (const run of active) {
+      const beat = run.heartbeat_at ? Date.parse(run.heartbeat_at) : 0;
+      const dead =
+        run.worker !== null && run.worker !== this.deps.workerId && !isWorkerAlive(run.worker);
+      if (beat < limit || dead) {
+        const moved = await this.deps.runs.transition(run.id, run.status as RunStatus, 'queued', {
+          worker: null,
+          updated_at: this.now(),
+        });
+        if (moved) requeued.push(run.id);
+      }
+    }
+    return requeued;
+  }
+
+  private now(): string {
+    return this.deps.clock.now().toISOString();
+  }
+
+  private async mustFindRun(runId: string): Promise<RunRow> {
+    const run = await this.deps.runs.findRun(runId);
+    if (!run) throw new InternalError(`run ${runId} vanished`);
+    return run;
+  }
+}
+
+/** One execution of one run; holds what a run needs between its phases. */
+class RunExecution {
+  private settings!: RunSettings;
+  private opened!: OpenedDestination;
+  private readonly startedMs: number;
+  private sentHere = 0;
+  private batchesSent = 0;
+  private jobsDone = 0;
+  private jobsTotal = 0;
+  private membersTotal = 0;
+  private plannedSoFar = 0;
+  private nextSeq = 0;
+  private lastProgress = 0;
+
+  constructor(
+    private readonly deps: RunnerDeps,
+    private readonly policy: RetryPolicy,
+    private readonly poll: { initial: number; max: number },
+    private run: RunRow,
+    private readonly onProgress: ((progress: RunProgress) => void) | undefined,
+  ) {
+    this.startedMs = deps.clock.now().getTime();
+  }
+
+  private get runs(): RunStore {
+    return this.deps.runs;
+  }
+
+  private get runId(): string {
+    return this.run.id;
+  }
+
+  async execute(): Promise<void> {
+    if (this.run.settings) {
+      this.settings = JSON.parse(this.run.settings) as RunSettings;
+    } else {
+      this.settings = await this.deps.loadSettings(this.run);
+      await this.runs.update(this.runId, { settings: JSON.stringify(this.settings) });
+    }
+    this.opened = await this.deps.openDestination(this.settings);
+    const batches = await this.runs.batches(this.runId);
+    this.nextSeq = batches.reduce((max, b) => Math.max(max, b.seq), 0);
+    // A resumed run: what SendGrid acknowledged before the crash is settled, never sent again.
+    await this.settleSubmitted();
+    await this.runs.clearPlanProblems(this.runId);
+    await this.runs.update(this.runId, { members: 0, skipped: 0, unchanged: 0 });
+
+    this.membersTotal = await this.deps.members.countMembers(this.settings.segmentIds);
+    if (this.membersTotal > this.settings.profileLimit) {
+      throw new RunFailure(
+        `the export's segments hold ${this.membersTotal} profiles, over the connection's limit of ${this.settings.profileLimit} profiles per export; nothing was sent (raise the limit or narrow the segments)`,
+      );
+    }
+    const planned = new Set<string>();
+    await this.deliverMembers(planned);
+    await this.settleSubmitted();
+    if (this.settings.mode === 'mirror') {
+      await this.removeLeavers(planned);
+      await this.settleSubmitted();
+    }
+  }
+
+  // --- planning and sending, side by side ---------------------------------------------------
+
+  /**
+   * Plans the members batch after batch and hands full requests to a sender that sends them one
+   * at a time (never fanning out to one endpoint) while planning goes on.
+   */
+  private async deliverMembers(planned: Set<string>): Promise<void> {
+    this.emit('sending', true);
+    const { destination, session } = this.opened;
+    const queue = new HandoffQueue<Outgoing[]>(2);
+    const sender = (async () => {
+      try {
+        for (let group = await queue.take(); group; group = await queue.take()) {
+          await this.sendGroup(group);
+        }
+      } catch (error) {
+        queue.fail(error);
+        throw error;
+      }
+    })();
+    // Handled below (`await sender`); this keeps a failure from counting as unhandled meanwhile.
+    sender.catch(() => undefined);
+    try {
+      const packer = new RequestPacker<Outgoing>({
+        maxItems: destination.limits.maxContactsPerRequest,
+        maxBytes: destination.limits.maxBytesPerRequest,
+        overheadBytes: (count) => session.requestOverheadBytes(this.settings.listId, count),
+      });
+      const batchSize = this.deps.planningBatchSize ?? 2_000;
+      const members = this.deps.members.iterateMembers(this.settings.segmentIds, { batchSize });
+      for await (const profiles of members) {
+        for (const contact of await this.planBatch(profiles, planned)) {
+          const full = packer.add(contact);
+          if (full) await queue.push(full);
+        }
+        queue.check();
+        await this.throwIfCanceled();
+        // SQLite answers synchronously, so planning never yields by itself: let the sender's
+        // request and response move between batches, or sending would wait for planning.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const last = packer.flush();
+      if (last.length > 0) await queue.push(last);
+      queue.close();
+    } catch (error) {
+      queue.fail(error);
+      await sender.catch(() => undefined);
+      throw error;
+    }
+    await sender;
+  }
+
+  /** Maps, validates, deduplicates and plans one batch of members; returns what to send. */
+  private async planBatch(
+    profiles: readonly MemberProfile[],
+    planned: Set<string>,
+  ): Promise<Outgoing[]> {
+    const { destination, session } = this.opened;
+    const problems: Problem[] = [];
+    const candidates: Outgoing[] = [];
+    for (const profile of profiles) {
+      const mapped = mapContact(profile.attributes, this.settings.mapping, destination);
+      if (!mapped.ok) {
+        problems.push(this.problem('skipped', profile.key, null, mapped.code, mapped.reason));
+        continue;
+      }
+      const payload = session.encodeContact(mapped.contact);
+      for (const warning of mapped.warnings) {
+        problems.push(
+          this.problem('warning', profile.key, mapped.contact.email, 'field_adjusted', warning),
+        );
+      }
+      candidates.push({
+        email: mapped.contact.email,
+        profileKey: profile.key,
+        hash: hashPayload(payload, this.settings.listId),
+        payload,
+        bytes: Buffer.byteLength(payload),
+      });
+    }
+    const full = this.run.full === 1;
+    const delivered = full
+      ? new Map<string, string>()
+      : await this.runs.deliveredHashes(
+          this.settings.exportId,
+          candidates.map((c) => c.email),
+        );
+    const plan = planMembers(candidates, delivered, planned, { full });
+    for (const duplicate of plan.duplicates) {
+      problems.push(
+        this.problem(
+          'skipped',
+          duplicate.profileKey,
+          duplicate.email,
+          'duplicate_email',
+          'another profile with the same email is sent instead',
+        ),
+      );
+    }
+    await this.runs.addProblems(this.runId, problems);
+    const skipped = problems.filter((p) => p.severity === 'skipped').length;
+    await this.runs.addCounters(
+      this.runId,
+      { members: profiles.length, skipped, unchanged: plan.unchanged.length },
+      this.now(),
+    );
+    this.plannedSoFar += profiles.length;
+    this.emit('sending');
+    return plan.upsert;
+  }
+
+  /**
+   * Sends one request. A 400 that names contacts (`contacts[12].email`) fails just those and
+   * sends the rest again; one that does not is split in halves until the bad contacts are
+   * isolated, so the valid ones are still delivered.
+   */
+  private async sendGroup(group: Outgoing[]): Promise<void> {
+    if (group.length === 0) return;
+    await this.throwIfCanceled();
+    let jobId: string;
+    try {
+      ({ jobId } = await this.withRetries(`sending ${group.length} contacts`, () =>
+        this.opened.session.upsert(
+          this.settings.listId,
+          group.map((c) => c.payload),
+        ),
+      ));
+    } catch (error) {
+      if (
+        !(error instanceof DestinationError) ||
+        (error.reason !== 'rejected' && error.reason !== 'payload_too_large')
+      ) {
+        throw error;
+      }
+      const named = namedContacts(error, group.length);
+      if (group.length === 1 || named.size === group.length) return this.reject(group, error);
+      if (named.size > 0) {
+        await this.reject(
+          group.filter((_, index) => named.has(index)),
+          error,
+        );
+        return this.sendGroup(group.filter((_, index) => !named.has(index)));
+      }
+      const middle = Math.ceil(group.length / 2);
+      await this.sendGroup(group.slice(0, middle));
+      return this.sendGroup(group.slice(middle));
+    }
+    // The checkpoint: from here on this request is never sent again, whatever happens.
+    await this.runs.insertBatch(
+      this.batchRow(
+        'upsert',
+        jobId,
+        group.length,
+        group.map((c) => [c.email, c.hash, c.profileKey]),
+      ),
+    );
+    this.sentHere += group.length;
+    this.batchesSent += 1;
+    await this.runs.addCounters(this.runId, { sent: group.length }, this.now());
+    this.emit('sending', true);
+  }
+
+  private async reject(contacts: Outgoing[], error: DestinationError): Promise<void> {
+    const detail = error.details
+      .map((d) => (d.field ? `${d.field}: ${d.message}` : d.message))
+      .join('; ');
+    await this.runs.addProblems(
+      this.runId,
+      contacts.map((c) =>
+        this.problem(
+          'failed',
+          c.profileKey,
+          c.email,
+          'rejected',
+          `SendGrid rejected the contact${detail ? ` (${detail})` : ''}`,
+        ),
+      ),
+    );
+  }
+
+  // --- settling the destination's jobs -------------------------------------------------------
+
+  /** Polls every acknowledged, unsettled job of the run to its end and records what it did. */
+  private async settleSubmitted(): Promise<void> {
+    const pending = (await this.runs.batches(this.runId)).filter((b) => b.status === 'submitted');
+    if (pending.length === 0) return;
+    await this.throwIfCanceled();
+    await this.setStatus('waiting_on_destination');
+    this.jobsTotal += pending.length;
+    this.emit('waiting for SendGrid', true);
+    for (const batch of pending) {
+      await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
+      this.jobsDone += 1;
+      this.emit('waiting for SendGrid', true);
+    }
+    await this.setStatus('running');
+  }
+
+  private async pollJob(jobId: string): Promise<FinalJob> {
+    let wait = this.poll.initial;
+    for (;;) {
+      const state = await this.withRetries(`checking job ${jobId}`, () =>
+        this.opened.session.job(jobId),
+      );
+      if (state.status !== 'pending') return state;
+      await this.throwIfCanceled();
+      await this.wait(wait);
+      wait = Math.min(this.poll.max, Math.ceil(wait * 1.5));
+    }
+  }
+
+  /** Records a finished job: the ledger learns only what the destination confirmed. */
+  private async settle(batch: BatchRow, state: FinalJob): Promise<void> {
+    const contacts = JSON.parse(batch.contacts) as [string, string, string][];
+    const reasons = new Map<string, string>();
+    if (state.status === 'failed') {
+      const message = `SendGrid's job ${batch.job_id} failed: ${state.message ?? 'no reason given'}`;
+      for (const [email] of contacts) reasons.set(email, message);
+      await this.runs.update(this.runId, { error: message });
+    } else if (state.status === 'errored' && state.errorsUrl) {
+      const url = state.errorsUrl;
+      const problems = await this.withRetries('reading the job errors', () =>
+        this.opened.session.jobProblems(url),
+      );
+      const inBatch = new Set(contacts.map(([email]) => email));
+      for (const p of problems)
+        if (inBatch.has(p.email))
+          reasons.set(p.email, `SendGrid refused the contact: ${p.message}`);
+    }
+    const at = this.now();
+    const keys = new Map(contacts.map(([email, , key]) => [email, key]));
+    await this.runs.addProblems(
+      this.runId,
+      [...reasons].map(([email, reason]) => ({
+        ...this.problem('failed', keys.get(email) ?? null, email, 'destination_failed', reason),
+        source: 'job',
+      })),
+    );
+    const confirmed = contacts.filter(([email]) => !reasons.has(email));
+    const counts = state.counts;
+    if (batch.kind === 'upsert') {
+      await this.runs.confirmDelivered(
+        this.settings.exportId,
+        this.runId,
+        confirmed.map(([email, hash]) => ({ email, hash })),
+        at,
+      );
+      await this.runs.addCounters(
+        this.runId,
+        { created: counts.created, updated: counts.updated },
+        at,
+      );
+    } else {
+      await this.runs.forgetDelivered(
+        this.settings.exportId,
+        confirmed.map(([email]) => email),
+      );
+      await this.runs.addCounters(this.runId, { removed: confirmed.length }, at);
+    }
+    await this.runs.updateBatch(this.runId, batch.seq, {
+      status: state.status,
+      created: counts.created,
+      updated: counts.updated,
+      errored: reasons.size,
+      message: state.status === 'failed' ? (state.message ?? null) : null,
+      updated_at: at,
+    });
+  }
+
+  // --- mirror removals ----------------------------------------------------------------------
+
+  /**
+   * Removes from the list the contacts this export delivered that are no longer members: their
+   * ids are looked up by email (100 at a time), then removed from the list (100 at a time). A
+   * leaver SendGrid no longer knows is gone already and is simply forgotten.
+   */
+  private async removeLeavers(planned: ReadonlySet<string>): Promise<void> {
+    this.emit('removing leavers', true);
+    const { limits } = this.opened.destination;
+    const step = Math.min(limits.maxEmailsPerLookup, limits.maxIdsPerRemoval);
+    let leavers: string[] = [];
+    let after = '';
+    for (;;) {
+      await this.throwIfCanceled();
+      const page = await this.runs.ledgerPage(this.settings.exportId, after, 1_000);
+      const last = page.at(-1);
+      if (last) {
+        after = last.email;
+        for (const { email } of page) if (!planned.has(email)) leavers.push(email);
+      }
+      while (leavers.length >= step || (!last && leavers.length > 0)) {
+        await this.removeChunk(leavers.slice(0, step));
+        leavers = leavers.slice(step);
+      }
+      if (!last) return;
+    }
+  }
+
+  private async removeChunk(emails: string[]): Promise<void> {
+    const ids = await this.withRetries('looking up contacts to remove', () =>
+      this.opened.session.findContactIds(emails),
+    );
+    const gone = emails.filter((email) => !ids.has(email));
+    await this.runs.forgetDelivered(this.settings.exportId, gone);
+    if (ids.size === 0) return;
+    const { jobId } = await this.withRetries(`removing ${ids.size} contacts from the list`, () =>
+      this.opened.session.removeFromList(this.settings.listId, [...ids.values()]),
+    );
+    await this.runs.insertBatch(this.batchRow('remove', jobId, ids.size, [...ids]));
+  }
+
+  // --- helpers ------------------------------------------------------------------------------
+
+  /**
+   * Calls the destination, retrying as the retry policy decides. A refused key ends the run at
+   * once with a message that says so; other errors are thrown once the policy gives up.
+   */
+  private async withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await call();
+        await this.runs.addCounters(this.runId, { requests: 1 }, this.now());
+        return result;
+      } catch (error) {
+        await this.runs.addCounters(this.runId, { requests: 1 }, this.now());
+        if (
+          error instanceof DestinationError &&
+          (error.reason === 'auth_refused' || error.reason === 'scope_missing')
+        ) {
+          throw new RunFailure(error.message);
+        }
+        const decision = decideRetry(
+          error,
+          attempt,
+          this.deps.clock.now().getTime(),
+          () => this.deps.random(),
+          this.policy,
+        );
+        if (!decision.retry) {
+          if (error instanceof DestinationError && error.retryable) {
+            throw new RunFailure(`gave up ${what} after ${attempt} attempts: ${error.message}`);
+          }
+          throw error;
+        }
+        this.deps.logger.debug(
+          { runId: this.runId, attempt, delayMs: decision.delayMs, err: error },
+          `retrying ${what}`,
+        );
+        await this.throwIfCanceled();
+        await this.wait(decision.delayMs);
+      }
+    }
+  }
+
+  /** Waits, beating the heart every few seconds so other workers know this run is alive. */
+  private async wait(ms: number): Promise<void> {
+    for (let left = ms; left > 0; left -= HEARTBEAT_STEP_MS) {
+      await this.deps.sleep(Math.min(left, HEARTBEAT_STEP_MS));
+      await this.runs.update(this.runId, { heartbeat_at: this.now() });
+    }
+  }
+
+  private batchRow(
+    kind: 'upsert' | 'remove',
+    jobId: string,
+    count: number,
+    contacts: unknown[],
+  ): BatchRow {
+    return {
+      run_id: this.runId,
+      seq: ++this.nextSeq,
+      kind,
+      job_id: jobId,
+      status: 'submitted',
+      contact_count: count,
+      contacts: JSON.stringify(contacts),
+      created: 0,
+      updated: 0,
+      errored: 0,
+      message: null,
+      updated_at: this.now(),
+    };
+  }
+
+  private problem(
+    severity: 'skipped' | 'failed' | 'warning',
+    profileKey: string | null,
+    email: string | null,
+    code: string,
+    reason: string,
+  ): Problem {
+    return {
+      run_id: this.runId,
+      severity,
+      source: 'plan',
+      profile_key: profileKey,
+      email,
+      code,
+      reason,
+    };
+  }
+
+  private async setStatus(to: RunStatus): Promise<void> {
+    const from = this.run.status as RunStatus;
+    if (from === to) return;
+    await this.runs.transition(this.runId, from, to, {
+      updated_at: this.now(),
+      heartbeat_at: this.now(),
+    });
+    this.run = { ...this.run, status: to };
+  }
+
+  private async throwIfCanceled(): Promise<void> {
+    if (await this.runs.isCancelRequested(this.runId)) throw new RunCanceled('canceled');
+  }
+
+  private now(): string {
+    return this.deps.clock.now().toISOString();
+  }
+
+  /** Reports progress, at most every 200 ms unless `force` (a stage change, a request done). */
+  private emit(stage: RunProgress['stage'], force = false): void {
+    if (!this.onProgress) return;
+    const now = Date.now();
+    if (!force && now - this.lastProgress < 200) return;
+    this.lastProgress = now;
+    void this.runs.findRun(this.runId).then((run) => {
+      if (run) this.onProgress?.(this.progress(run, stage));
+    });
+  }
+
+  progress(run: RunRow, stage: RunProgress['stage']): RunProgress {
+    const elapsed = Math.max(1, this.deps.clock.now().getTime() - this.startedMs) / 1000;
+    const rate = this.plannedSoFar / elapsed;
+    const remaining = Math.max(0, this.membersTotal - this.plannedSoFar);
+    return {
+      runId: run.id,
+      status: run.status as RunStatus,
+      stage,
+      members: this.membersTotal,
+      planned: this.plannedSoFar,
+      sent: run.sent,
+      batchesSent: this.batchesSent,
+      jobsDone: this.jobsDone,
+      jobsTotal: this.jobsTotal,
+      ratePerSecond: this.sentHere / elapsed,
+      etaSeconds: rate > 0 && remaining > 0 ? remaining / rate : undefined,
+    };
+  }
+}
+
+/** The indexes of the contacts a 400 names (`contacts[12].email`), within the request. */
+function namedContacts(error: DestinationError, size: number): Set<number> {
+  const named = new Set<number>();
+  for (const detail of error.details) {
+    const match = BATCH_INDEX.exec(detail.field ?? '');
+    const index = match?.[1] === undefined ? NaN : Number(match[1]);
+    if (Number.isInteger(index) && index >= 0 && index < size) named.add(index);
+  }
+  return named;
+}
+
+export type { RunCounters };

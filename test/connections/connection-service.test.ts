@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import type { Actor } from '../../src/auth/permissions.js';
+import { ConnectionService } from '../../src/connections/connection-service.js';
+import { ConnectionStore } from '../../src/connections/connection-store.js';
+import { SecretBox } from '../../src/connections/secret-box.js';
+import { destinations } from '../../src/destinations/registry.js';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { describeEachDatabase } from '../helpers/databases.js';
+import { contractCheckedFetch } from '../helpers/openapi.js';
+
+const KEY = 'SG.live-key-abcdefghijklmnop.qrstuvwxyz0123456789ABCDEFGHIJ';
+const OTHER_KEY = 'SG.second-key-abcdefghijklmno.pqrstuvwxyz0123456789ABCDEFGH';
+const admin: Actor = { id: 'usr_admin', name: 'Ada', role: 'admin' };
+const contributor: Actor = { id: 'usr_contrib', name: 'Carl', role: 'contributor' };
+
+describeEachDatabase('connection service', (get) => {
+  let sandbox: Sandbox;
+  let service: ConnectionService;
+  let users: { id: string; name: string }[];
+
+  beforeAll(async () => {
+    sandbox = await startSandbox({
+      port: 0,
+      apiKeys: [KEY, OTHER_KEY, { key: 'SG.readonly-key-abcdefgh', scopes: ['marketing.read'] }],
+    });
+  });
+  afterAll(() => sandbox.stop());
+
+  beforeEach(async () => {
+    await get().db.deleteFrom('connections').execute();
+    users = [];
+    service = new ConnectionService({
+      store: new ConnectionStore(get().db),
+      box: new SecretBox(Buffer.alloc(32, 3)),
+      destinations,
+      fetch: contractCheckedFetch(),
+      clock: new ManualClock('2026-11-29T09:00:00Z'),
+      connectionUsers: () => Promise.resolve(users),
+    });
+  });
+
+  const add = (overrides: Record<string, unknown> = {}) =>
+    service.add(admin, {
+      name: 'Main account',
+      apiKey: KEY,
+      baseUrl: sandbox.url,
+      acceptPrivacy: true,
+      ...overrides,
+    } as never);
+
+  it('connects an account after checking its key, recording consent and the export user', async () => {
+    const view = await add({ profileLimit: 5000 });
+    expect(view).toMatchObject({
+      name: 'Main account',
+      type: 'sendgrid',
+      sharing: 'admins',
+      api_key: 'SG.****GHIJ',
+      profile_limit: 5000,
+      consent: { accepted_by: 'usr_admin', accepted_at: '2026-11-29T09:00:00.000Z' },
+      export_user: 'usr_admin',
+    });
+    expect(view.id).toMatch(/^con_/);
+  });
+
+  it('keeps the key secret everywhere: views, lists and the database', async () => {
+    const view = await add();
+    const everything = JSON.stringify([
+      view,
+      await service.list(admin),
+      await service.get(admin, view.id),
+    ]);
+    expect(everything).not.toContain(KEY);
+    const rows = await get().db.selectFrom('connections').selectAll().execute();
+    expect(JSON.stringify(rows)).not.toContain(KEY);
+    expect(JSON.stringify(rows)).not.toContain(KEY.slice(3, 20));
+  });
+
+  it('refuses a connection without the privacy consent', async () => {
+    await expect(add({ acceptPrivacy: false })).rejects.toThrow(/data-privacy consent is required/);
+    expect(await service.list(admin)).toEqual([]);
+  });
+
+  it('names a refused key and missing scopes, storing nothing', async () => {
+    await expect(add({ apiKey: 'SG.unknown-key-1234567890' })).rejects.toThrow(
+      /refused the connection's API key/,
+    );
+    await expect(add({ apiKey: 'SG.readonly-key-abcdefgh' })).rejects.toThrow(/marketing\.write/);
+    expect(await service.list(admin)).toEqual([]);
+  });
+
+  it('refuses a duplicate name and contributors connecting accounts', async () => {
+    await add();
+    await expect(add()).rejects.toMatchObject({ kind: 'conflict', code: 'connection_name_taken' });
+    await expect(
+      service.add(contributor, { name: 'X', apiKey: KEY, acceptPrivacy: true }),
+    ).rejects.toMatchObject({
+      kind: 'forbidden',
+    });
+  });
+
+  it('keeps the stored key when an edit sends the mask back, and checks a new key', async () => {
+    const view = await add();
+    const edited = await service.update(admin, view.id, { name: 'Renamed', apiKey: view.api_key });
+    expect(edited).toMatchObject({ name: 'Renamed', api_key: 'SG.****GHIJ' });
+    await expect(service.test(admin, view.id)).resolves.toBeDefined();
+    await expect(
+      service.update(admin, view.id, { apiKey: 'SG.bad-key-1234567890abc' }),
+    ).rejects.toThrow(/refused/);
+    const rotated = await service.update(admin, view.id, { apiKey: OTHER_KEY });
+    expect(rotated.api_key).toBe('SG.****EFGH');
+    await expect(service.test(admin, view.id)).resolves.toBeDefined();
+  });
+
+  it('shows contributors only the connections shared with them', async () => {
+    const hidden = await add();
+    const shared = await add({ name: 'Shared', sharing: 'admins_and_contributors' });
+    expect((await service.list(contributor)).map((c) => c.id)).toEqual([shared.id]);
+    await expect(service.get(contributor, hidden.id)).rejects.toMatchObject({ kind: 'not_found' });
+    await expect(service.openSession(contributor, shared.id)).resolves.toBeDefined();
+  });
+
+  it('refuses to remove a connection exports use, naming them', async () => {
+    const view = await add();
+    users = [{ id: 'exp_1', name: 'Newsletter' }];
+    await expect(service.remove(admin, view.id)).rejects.toThrow(
+      /used by 1 export\(s\): Newsletter \(exp_1\)/,
+    );
+    users = [];
+    await service.remove(admin, view.id);
+    await expect(service.get(admin, view.id)).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('a revoked key is reported by test', async () => {
+    const view = await add();
+    await get()
+      .db.updateTable('connections')
+      .set({
+        secret_sealed: new SecretBox(Buffer.alloc(32, 3)).seal('SG.revoked-abcdefghijk', view.id),
+      })
+      .execute();
+    await expect(service.test(admin, view.id)).rejects.toMatchObject({
+      kind: 'destination',
+      reason: 'auth_refused',
+    });
+  });
+});

@@ -1,0 +1,430 @@
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import type { Actor } from '../../src/auth/permissions.js';
+import type { DestinationType } from '../../src/destinations/destination.js';
+import { sendgridDestination } from '../../src/destinations/sendgrid/sendgrid.js';
+import { ExportService, type ExportSources } from '../../src/exports/export-service.js';
+import { ExportStore } from '../../src/exports/export-store.js';
+import { ExportRunner, type MemberProfile, type RunnerDeps } from '../../src/exports/runner.js';
+import { RunStore } from '../../src/exports/run-store.js';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import { describeEachDatabase } from '../helpers/databases.js';
+import { contractCheckedFetch } from '../helpers/openapi.js';
+
+const admin: Actor = { id: 'usr_admin', name: 'Admin', role: 'admin' };
+const CONNECTION = 'con_test';
+const SEGMENT = 'seg_test';
+
+/** Profiles held in memory: the export engine only needs a MemberSource. */
+class Members implements ExportSources {
+  profiles: MemberProfile[] = [];
+  countMembers = () => Promise.resolve(this.profiles.length);
+  missingSegments = (ids: readonly string[]) => Promise.resolve(ids.filter((id) => id !== SEGMENT));
+  attributeNames = () => Promise.resolve(['email', 'first_name', 'city', 'spend']);
+  async *iterateMembers(_ids: readonly string[], options: { batchSize: number }) {
+    for (let i = 0; i < this.profiles.length; i += options.batchSize) {
+      yield this.profiles.slice(i, i + options.batchSize);
+      await Promise.resolve();
+    }
+  }
+}
+
+function makeProfiles(count: number, offset = 0): MemberProfile[] {
+  return Array.from({ length: count }, (_, i) => {
+    const n = i + offset;
+    return {
+      profileId: `prf_${n}`,
+      key: `customer-${n}`,
+      attributes: {
+        email: `Person.${n}@Example.com`,
+        first_name: `Name ${n}`,
+        city: 'Madrid',
+        spend: n,
+      },
+    };
+  });
+}
+
+interface Scenario {
+  apiKey?: string;
+  profileLimit?: number;
+  destination?: DestinationType<never>;
+  fetch?: typeof fetch;
+}
+
+describeEachDatabase('export runner against the sandbox', (get) => {
+  let sandbox: Sandbox;
+  let clock: ManualClock;
+  let members: Members;
+  let service: ExportService;
+  let runs: RunStore;
+  let listId: string;
+  let scenario: Scenario;
+  let exportId: string;
+
+  // Small requests, so a few hundred contacts make several batches.
+  const smallLimits: DestinationType<never> = {
+    ...(sendgridDestination as DestinationType<never>),
+    limits: { ...sendgridDestination.limits, maxContactsPerRequest: 50 },
+  };
+
+  const list = async (): Promise<string[]> => {
+    sandbox.runPendingJobs();
+    const response = await fetch(`${sandbox.url}/__sandbox/lists/${listId}/contacts`);
+    const body = (await response.json()) as { contacts: { email: string }[] };
+    return body.contacts.map((c) => c.email).sort();
+  };
+  const putCount = () =>
+    sandbox
+      .stats()
+      .requests.filter((r) => r.method === 'PUT' && r.status === 202)
+      .reduce((sum, r) => sum + r.count, 0);
+
+  const runner = (overrides: Partial<RunnerDeps> = {}) =>
+    new ExportRunner({
+      runs,
+      members,
+      loadSettings: (run) => service.settingsForRun(run),
+      openDestination: () => {
+        const destination = scenario.destination ?? smallLimits;
+        const session = destination.open(
+          { apiKey: scenario.apiKey ?? 'SG.sandbox', baseUrl: sandbox.url } as never,
+          { fetch: scenario.fetch ?? contractCheckedFetch() },
+        );
+        return Promise.resolve({ destination, session });
+      },
+      clock,
+      logger: silentLogger,
+      // Waits move the shared manual clock: rate-limit resets arrive at once, tests stay fast.
+      sleep: (ms) => {
+        clock.advance(ms);
+        return new Promise((resolve) => setImmediate(resolve));
+      },
+      random: () => 0.5,
+      workerId: 'test-worker',
+      pollIntervalMs: { initial: 1, max: 10 },
+      planningBatchSize: 70,
+      ...overrides,
+    });
+
+  const runOnce = async (options: { full?: boolean } = {}) => {
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual', ...options });
+    const done = await runner().execute(queued.id);
+    return service.getRun(admin, done?.id ?? queued.id);
+  };
+
+  const defineExport = async (mode: 'upsert' | 'mirror') => {
+    const { db } = get();
+    await db.deleteFrom('exports').execute();
+    const now = clock.now().toISOString();
+    await db
+      .insertInto('connections')
+      .values({
+        id: CONNECTION,
+        type: 'sendgrid',
+        name: 'Sandbox',
+        sharing: 'admins',
+        settings: '{}',
+        secret_sealed: 'v1:x:y:z',
+        secret_mask: 'SG.****',
+        profile_limit: 100_000,
+        consent_by: admin.id,
+        consent_at: now,
+        export_user: admin.id,
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    await db
+      .insertInto('segments')
+      .values({
+        id: SEGMENT,
+        name: 'Everyone',
+        description: '',
+        rule: '{"all":[]}',
+        created_at: now,
+        updated_at: now,
+        member_count: null,
+        refreshed_at: null,
+        refresh_ms: null,
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    const created = await service.add(admin, {
+      name: `Export ${mode}`,
+      connectionId: CONNECTION,
+      listId,
+      mapping: { email: 'email', fields: { first_name: 'first_name', city: 'city' } },
+      segmentIds: [SEGMENT],
+      mode,
+    });
+    exportId = created.export.id;
+  };
+
+  beforeAll(async () => {
+    clock = new ManualClock('2026-11-29T12:00:00.000Z');
+    sandbox = await startSandbox({ port: 0, jobDelayMs: 0, clock, seed: 7 });
+  });
+  afterAll(() => sandbox.stop());
+
+  beforeEach(async () => {
+    sandbox.reset();
+    scenario = {};
+    members = new Members();
+    members.profiles = makeProfiles(230);
+    runs = new RunStore(get().db);
+    const connections = {
+      openSession: () => {
+        const destination = scenario.destination ?? smallLimits;
+        return Promise.resolve({
+          connection: {
+            id: CONNECTION,
+            profile_limit: scenario.profileLimit ?? 100_000,
+            export_user: admin.id,
+          },
+          destination,
+          session: destination.open({ apiKey: 'SG.sandbox', baseUrl: sandbox.url } as never, {
+            fetch: contractCheckedFetch(),
+          }),
+        });
+      },
+    };
+    service = new ExportService({
+      exports: new ExportStore(get().db),
+      runs,
+      connections,
+      sources: members,
+      clock,
+    });
+    const session = sendgridDestination.open(
+      { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
+      { fetch },
+    );
+    listId = (await session.createList('Customers')).id;
+    await defineExport('upsert');
+  });
+
+  it('delivers every member once, in the fewest requests, and reports skips with reasons', async () => {
+    members.profiles.push(
+      { profileId: 'p_dup', key: 'dup', attributes: { email: ' person.3@example.COM ' } },
+      { profileId: 'p_bad', key: 'bad', attributes: { email: 'not-an-email' } },
+      { profileId: 'p_none', key: 'none', attributes: { first_name: 'No mail' } },
+      {
+        profileId: 'p_long',
+        key: 'long',
+        attributes: { email: 'long@example.com', first_name: 'x'.repeat(80) },
+      },
+    );
+    const run = await runOnce();
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      counts: {
+        members: 234,
+        sent: 231,
+        created: 231,
+        updated: 0,
+        skipped: 3,
+        failed: 0,
+        unchanged: 0,
+      },
+    });
+    expect(putCount()).toBe(5); // 231 contacts at 50 per request
+    const emails = await list();
+    expect(emails).toHaveLength(231);
+    expect(emails).toContain('person.0@example.com');
+    expect(emails).toContain('long@example.com');
+    const problems = await service.runProblems(admin, run.id);
+    expect(problems.map((p) => [p.severity, p.code, p.profile_key])).toEqual(
+      expect.arrayContaining([
+        ['skipped', 'duplicate_email', 'dup'],
+        ['skipped', 'invalid_email', 'bad'],
+        ['skipped', 'missing_email', 'none'],
+        ['warning', 'field_adjusted', 'long'],
+      ]),
+    );
+    expect(await runs.ledgerSize(exportId)).toBe(231);
+  });
+
+  it('sends only what changed on the next run, and everything with --full', async () => {
+    await runOnce();
+    const second = await runOnce();
+    expect(second).toMatchObject({ status: 'succeeded', counts: { sent: 0, unchanged: 230 } });
+    members.profiles[5]!.attributes = { ...members.profiles[5]!.attributes, city: 'Sevilla' };
+    members.profiles.push(...makeProfiles(2, 1000));
+    const third = await runOnce();
+    expect(third.counts).toMatchObject({ sent: 3, created: 2, updated: 1, unchanged: 229 });
+    const full = await runOnce({ full: true });
+    expect(full.counts).toMatchObject({ sent: 232, unchanged: 0 });
+  });
+
+  it('mirror mode removes the contacts it added that left the segments, and only those', async () => {
+    await defineExport('mirror');
+    const session = sendgridDestination.open(
+      { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
+      { fetch },
+    );
+    // A contact someone else put in the list: not ours to remove.
+    await session.upsert(listId, [
+      session.encodeContact({ email: 'other@example.org', fields: {}, customFields: {} }),
+    ]);
+    await runOnce();
+    expect(await list()).toHaveLength(231);
+    const leavers = members.profiles.splice(0, 120);
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'succeeded', counts: { removed: 120, sent: 0 } });
+    const emails = await list();
+    expect(emails).toHaveLength(111);
+    expect(emails).toContain('other@example.org');
+    for (const leaver of leavers.slice(0, 5))
+      expect(emails).not.toContain(String(leaver.attributes.email).toLowerCase());
+    expect(await runs.ledgerSize(exportId)).toBe(110);
+    // Removed from the list, never deleted from the account.
+    expect((await session.findContactIds(['person.0@example.com'])).size).toBe(1);
+  });
+
+  it('delivers everything through 30% rate limits and 10% server errors', async () => {
+    const faulty = await startSandbox({
+      port: 0,
+      jobDelayMs: 0,
+      clock,
+      seed: 42,
+      fault429: 0.3,
+      fault5xx: 0.1,
+    });
+    try {
+      const session = sendgridDestination.open(
+        { apiKey: 'SG.sandbox', baseUrl: faulty.url },
+        { fetch },
+      );
+      let faultyList = '';
+      for (let i = 0; i < 20 && !faultyList; i++)
+        faultyList = await session.createList('Faulty').then(
+          (l) => l.id,
+          () => '',
+        );
+      scenario.destination = smallLimits;
+      const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+      await runs.update(queued.id, {
+        settings: JSON.stringify({
+          ...(await service.settingsForRun(await runs.findRun(queued.id).then((r) => r!))),
+          listId: faultyList,
+        }),
+      });
+      const faultyRunner = runner({
+        openDestination: () =>
+          Promise.resolve({
+            destination: smallLimits,
+            session: smallLimits.open({ apiKey: 'SG.sandbox', baseUrl: faulty.url } as never, {
+              fetch,
+            }),
+          }),
+      });
+      await faultyRunner.execute(queued.id);
+      const run = await service.getRun(admin, queued.id);
+      expect(run).toMatchObject({ status: 'succeeded', counts: { sent: 230, failed: 0 } });
+      expect(
+        faulty.stats().faults.injected_429 + faulty.stats().faults.injected_5xx,
+      ).toBeGreaterThan(3);
+      faulty.runPendingJobs();
+      const response = await fetch(`${faulty.url}/__sandbox/lists/${faultyList}/contacts`);
+      expect(((await response.json()) as { contacts: unknown[] }).contacts).toHaveLength(230);
+    } finally {
+      await faulty.stop();
+    }
+  });
+
+  it('isolates the contacts of a rejected batch and delivers the rest', async () => {
+    // A destination that trusts every address lets invalid ones reach SendGrid, which answers 400.
+    scenario.destination = { ...smallLimits, isValidEmail: () => true };
+    members.profiles[7]!.attributes = { email: 'broken@@example.com' };
+    members.profiles[8]!.attributes = { email: 'also broken@example.com' };
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'partially_succeeded', counts: { sent: 228, failed: 2 } });
+    expect(await list()).toHaveLength(228);
+    const failed = (await service.runProblems(admin, run.id)).filter(
+      (p) => p.severity === 'failed',
+    );
+    expect(failed.map((p) => p.email).sort()).toEqual([
+      'also broken@example.com',
+      'broken@@example.com',
+    ]);
+    expect(failed[0]?.reason).toMatch(/SendGrid rejected the contact/);
+  });
+
+  it('isolates bad contacts by halving when SendGrid does not name them', async () => {
+    scenario.destination = { ...smallLimits, isValidEmail: () => true };
+    members.profiles[60]!.attributes = { email: 'broken@@example.com' };
+    // Strip the field names from SendGrid's 400s: the runner must bisect instead.
+    scenario.fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (response.status !== 400) return response;
+      const body = (await response.json()) as { errors: { message: string }[] };
+      return new Response(
+        JSON.stringify({ errors: body.errors.map((e) => ({ field: null, message: e.message })) }),
+        { status: 400 },
+      );
+    };
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'partially_succeeded', counts: { sent: 229, failed: 1 } });
+    expect(await list()).toHaveLength(229);
+  });
+
+  it('refuses to send anything over the connection limit', async () => {
+    scenario.profileLimit = 100;
+    const run = await runOnce();
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatch(/230 profiles, over the connection's limit of 100/);
+    expect(putCount()).toBe(0);
+  });
+
+  it('fails at once, saying so, when the key is refused', async () => {
+    scenario.apiKey = 'SG.revoked-key-000000000';
+    const run = await runOnce();
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatch(/refused the connection's API key/);
+    expect(run.error).not.toContain('revoked-key');
+    expect(await list()).toEqual([]);
+  });
+
+  it('resumes after the worker died without resending acknowledged requests', async () => {
+    let puts = 0;
+    // The first worker "dies" (hangs forever) right before its third request.
+    scenario.fetch = (input, init) => {
+      if (init?.method === 'PUT' && ++puts === 3) return new Promise<Response>(() => undefined);
+      return fetch(input, init);
+    };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    void runner({ workerId: 'worker-a' }).execute(queued.id);
+    for (let i = 0; i < 500 && puts < 3; i++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(puts).toBe(3);
+    scenario.fetch = undefined;
+    clock.advance(10 * 60_000);
+    const second = runner({ workerId: 'worker-b' });
+    expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
+    await second.execute(queued.id);
+    const run = await service.getRun(admin, queued.id);
+    expect(run).toMatchObject({ status: 'succeeded', counts: { sent: 230, created: 230 } });
+    expect(putCount()).toBe(5); // two before the crash, three after: none sent twice
+    expect(await list()).toHaveLength(230);
+  });
+
+  it('cancels after the request in flight and keeps the ledger true', async () => {
+    let puts = 0;
+    scenario.fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (init?.method === 'PUT' && ++puts === 2) await service.cancelRun(admin, runId);
+      return response;
+    };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    const runId = queued.id;
+    await runner().execute(runId);
+    const run = await service.getRun(admin, runId);
+    expect(run.status).toBe('canceled');
+    expect(puts).toBe(2);
+    // Only what SendGrid confirmed is in the ledger: never more than what is in the list.
+    expect(await runs.ledgerSize(exportId)).toBeLessThanOrEqual((await list()).length);
+  });
+});

@@ -1,0 +1,212 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { runCli, segsyncBin, type CliResult } from '../helpers/cli.js';
+
+const KEY = 'SG.e2e-key-abcdefghijklmnop.qrstuvwxyz0123456789ABCDEFGHIJ';
+const PROFILES = 35_000; // two upsert requests: 30,000 + 5,000
+
+interface RunJson {
+  id: string;
+  status: string;
+  counts: Record<string, number>;
+  requests: number;
+  error: string | null;
+}
+
+function json<T>(result: CliResult): T {
+  if (result.code !== 0) throw new Error(`exit ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+describe('exports from the CLI, end to end', () => {
+  let cwd: string;
+  let sandbox: Sandbox;
+  let segmentId: string;
+  let connectionId: string;
+  const env = () => ({ SEGSYNC_LOG_LEVEL: 'warn', SG_KEY: KEY });
+  const cli = (args: string[], timeoutMs = 120_000) => runCli(args, { cwd, env: env(), timeoutMs });
+  const putCount = () =>
+    sandbox
+      .stats()
+      .requests.filter((r) => r.method === 'PUT' && r.status === 202)
+      .reduce((sum, r) => sum + r.count, 0);
+  const listEmails = async (listId: string) => {
+    sandbox.runPendingJobs();
+    const response = await fetch(`${sandbox.url}/__sandbox/lists/${listId}/contacts`);
+    return ((await response.json()) as { contacts: { email: string }[] }).contacts.map(
+      (c) => c.email,
+    );
+  };
+
+  beforeAll(async () => {
+    cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'segsync-e2e-exports-'));
+    // Every response waits a little, so a run is still going when the test kills it.
+    sandbox = await startSandbox({ port: 0, jobDelayMs: 100, latencyMs: 400, apiKeys: [KEY] });
+    const file = path.join(cwd, 'customers.csv');
+    expect((await cli(['demo-data', '--profiles', String(PROFILES), '--out', file])).code).toBe(0);
+    expect(
+      json<{ created: number }>(await cli(['profiles', 'import', file, '--json'])).created,
+    ).toBe(PROFILES);
+    const rule = '{"all":[{"attribute":"email","operator":"is_not_empty"}]}';
+    segmentId = json<{ id: string }>(
+      await cli(['segments', 'create', '--name', 'Everyone', '--rule', rule, '--json']),
+    ).id;
+    expect((await cli(['segments', 'refresh', segmentId])).code).toBe(0);
+  }, 180_000);
+  afterAll(async () => {
+    await sandbox.stop();
+    fs.rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it('connects only with the privacy consent and a working key, and never shows the key', async () => {
+    const base = ['connections', 'add', 'sendgrid', '--name', 'Main', '--base-url', sandbox.url];
+    const noConsent = await cli([...base, '--api-key-env', 'SG_KEY']);
+    expect(noConsent.code).toBe(2);
+    expect(noConsent.stderr).toMatch(/data-privacy consent is required/);
+    const badKey = await cli([...base, '--api-key', 'SG.not-a-key-0123456789', '--accept-privacy']);
+    expect(badKey.code).toBe(7);
+    expect(badKey.stderr).toMatch(/refused the connection's API key/);
+    expect(badKey.stderr).not.toContain('not-a-key-0123456789');
+    const added = json<{ id: string; api_key: string }>(
+      await cli([...base, '--api-key-env', 'SG_KEY', '--accept-privacy', '--json']),
+    );
+    connectionId = added.id;
+    expect(added.api_key).toBe('SG.****GHIJ');
+    const everything = [
+      await cli(['connections', 'list', '--json']),
+      await cli(['connections', 'show', connectionId]),
+      await cli(['connections', 'test', connectionId]),
+    ];
+    for (const result of everything) {
+      expect(result.code).toBe(0);
+      expect(result.stdout + result.stderr).not.toContain(KEY);
+    }
+    const database = fs.readFileSync(path.join(cwd, 'data/segsync.db'));
+    expect(database.includes(Buffer.from(KEY.slice(3)))).toBe(false);
+  });
+
+  it('refuses an export to a list that does not exist, naming it', async () => {
+    const result = await cli([
+      'exports',
+      'add',
+      '--name',
+      'Nowhere',
+      '--connection',
+      connectionId,
+      '--list-id',
+      '00000000-0000-4000-8000-000000000000',
+      '--map',
+      'email=email',
+      '--segment',
+      segmentId,
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/no list 00000000-0000-4000-8000-000000000000/);
+  });
+
+  it('survives a killed process: the worker resumes and the list is exact, no acknowledged request resent', async () => {
+    const exportId = json<{ id: string; list_id: string }>(
+      await cli([
+        'exports',
+        'add',
+        '--name',
+        'Everyone',
+        '--connection',
+        connectionId,
+        '--create-list',
+        'Everyone',
+        '--map',
+        'email=email',
+        '--map',
+        'first_name=first_name',
+        '--map',
+        'city=city',
+        '--segment',
+        segmentId,
+        '--json',
+      ]),
+    );
+    const before = putCount();
+    const child = spawn(segsyncBin, ['exports', 'run', exportId.id, '--wait', '--json'], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', ...env() },
+      stdio: 'ignore',
+    });
+    // Kill it once SendGrid acknowledged the first request (its checkpoint is then written).
+    for (let i = 0; i < 600 && putCount() < before + 1; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(putCount()).toBe(before + 1);
+    await new Promise((r) => setTimeout(r, 150));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('exit', resolve));
+
+    const [run] = json<RunJson[]>(await cli(['runs', 'list', '--export', exportId.id, '--json']));
+    expect(run?.status).toMatch(/running|waiting_on_destination/);
+
+    const worker = spawn(segsyncBin, ['worker'], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', ...env() },
+      stdio: 'ignore',
+    });
+    let final: RunJson | undefined;
+    for (let i = 0; i < 600; i++) {
+      final = json<RunJson>(await cli(['runs', 'show', run?.id ?? '', '--json']));
+      if (['succeeded', 'partially_succeeded', 'failed', 'canceled'].includes(final.status)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    worker.kill('SIGTERM');
+    await new Promise((resolve) => worker.on('exit', resolve));
+
+    expect(final).toMatchObject({
+      status: 'succeeded',
+      counts: { members: PROFILES, sent: PROFILES, failed: 0 },
+    });
+    const emails = await listEmails(exportId.list_id);
+    expect(emails).toHaveLength(PROFILES);
+    expect(new Set(emails).size).toBe(PROFILES);
+    // The first request was never sent again: at most the one in flight at the kill was.
+    expect(putCount() - before).toBeLessThanOrEqual(3);
+
+    // A second run sends nothing; `--full` sends everything again.
+    const delta = await cli(['exports', 'run', exportId.id, '--wait', '--json']);
+    expect(delta.code).toBe(0);
+    expect(JSON.parse(delta.stdout)).toMatchObject({
+      status: 'succeeded',
+      counts: { sent: 0, unchanged: PROFILES },
+    });
+  }, 180_000);
+
+  it('exits 1 with the reason when the key was revoked', async () => {
+    const exportId = json<{ id: string }>(
+      await cli([
+        'exports',
+        'add',
+        '--name',
+        'Revoked',
+        '--connection',
+        connectionId,
+        '--create-list',
+        'Revoked',
+        '--map',
+        'email=email',
+        '--segment',
+        segmentId,
+        '--json',
+      ]),
+    );
+    const port = sandbox.port;
+    await sandbox.stop();
+    sandbox = await startSandbox({ port, jobDelayMs: 100, apiKeys: ['SG.someone-else-entirely'] });
+    const result = await cli(['exports', 'run', exportId.id, '--wait', '--json']);
+    expect(result.code).toBe(1);
+    const run = JSON.parse(result.stdout) as RunJson;
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatch(/refused the connection's API key/);
+    const errors = await cli(['runs', 'errors', run.id, '--csv']);
+    expect(errors.stdout.split('\n')[0]).toBe('severity,code,profile_key,email,reason');
+  }, 120_000);
+});

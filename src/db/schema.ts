@@ -168,7 +168,6 @@ export interface ExportLedgerTable {
   export_id: string;
   email: string;
   hash: string;
-  run_id: string;
   delivered_at: string;
 }
 

@@ -215,7 +215,6 @@ export class RunStore {
   /** Records contacts the destination confirmed: the ledger now holds their payload hashes. */
   async confirmDelivered(
     exportId: string,
-    runId: string,
     delivered: readonly { email: string; hash: string }[],
     deliveredAt: string,
   ): Promise<void> {
@@ -231,13 +230,13 @@ export class RunStore {
       this.sqliteConfirm ??= sqlite.prepare(this.confirmQuery(1).compile().sql);
       const statement = this.sqliteConfirm;
       sqlite.transaction(() => {
-        for (const row of rows) statement.run(exportId, row.email, row.hash, runId, deliveredAt);
+        for (const row of rows) statement.run(exportId, row.email, row.hash, deliveredAt);
       })();
       return;
     }
     await this.db.transaction().execute(async (trx) => {
-      for (const chunk of chunks(rows, ROWS_PER_INSERT / 5)) {
-        const params = chunk.flatMap((row) => [exportId, row.email, row.hash, runId, deliveredAt]);
+      for (const chunk of chunks(rows, ROWS_PER_INSERT / 4)) {
+        const params = chunk.flatMap((row) => [exportId, row.email, row.hash, deliveredAt]);
         await trx.executeQuery(
           CompiledQuery.raw(this.confirmQuery(chunk.length).compile().sql, params),
         );
@@ -249,14 +248,13 @@ export class RunStore {
 
   /** The ledger upsert for `count` rows, built with Kysely so placeholders suit the dialect. */
   private confirmQuery(count: number) {
-    const placeholder = { export_id: '', email: '', hash: '', run_id: '', delivered_at: '' };
+    const placeholder = { export_id: '', email: '', hash: '', delivered_at: '' };
     return this.db
       .insertInto('export_ledger')
       .values(Array.from({ length: count }, () => placeholder))
       .onConflict((oc) =>
         oc.columns(['export_id', 'email']).doUpdateSet((eb) => ({
           hash: eb.ref('excluded.hash'),
-          run_id: eb.ref('excluded.run_id'),
           delivered_at: eb.ref('excluded.delivered_at'),
         })),
       );

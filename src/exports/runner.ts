@@ -512,7 +512,6 @@ class RunExecution {
     if (batch.kind === 'upsert') {
       await this.runs.confirmDelivered(
         this.settings.exportId,
-        this.runId,
         confirmed.map(([email, hash]) => ({ email, hash })),
         at,
       );

@@ -243,6 +243,26 @@ export class SegmentStore {
     batchSize: number,
   ): AsyncGenerator<MemberProfile[]> {
     let cursor = '';
+    const [only] = segmentIds;
+    if (segmentIds.length === 1 && only !== undefined) {
+      // One segment, the common case: one query per batch walks its membership index and joins
+      // the profiles, instead of a second query with thousands of bound ids.
+      for (;;) {
+        const rows = await this.db
+          .selectFrom('segment_members as m')
+          .innerJoin('profiles as p', 'p.id', 'm.profile_id')
+          .select(['p.id', 'p.key', 'p.attributes'])
+          .where('m.segment_id', '=', only)
+          .where('m.profile_id', '>', cursor)
+          .orderBy('m.profile_id')
+          .limit(batchSize)
+          .execute();
+        const last = rows.at(-1);
+        if (!last) return;
+        yield rows.map(toMember);
+        cursor = last.id;
+      }
+    }
     for (;;) {
       const lists = await Promise.all(
         segmentIds.map((id) =>

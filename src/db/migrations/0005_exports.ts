@@ -130,7 +130,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
     .addColumn('email', 'text', (col) => col.notNull())
     .addColumn('hash', 'text', (col) => col.notNull())
-    .addColumn('run_id', 'text', (col) => col.notNull())
     .addColumn('delivered_at', 'text', (col) => col.notNull())
     .addPrimaryKeyConstraint('export_ledger_pk', ['export_id', 'email'])
     .modifyEnd(withoutRowid)

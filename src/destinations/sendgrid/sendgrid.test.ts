@@ -119,3 +119,27 @@ describe('SendGrid destination against the sandbox', () => {
     );
   });
 });
+
+describe('SendGrid contact encoding', () => {
+  it('writes the same JSON as JSON.stringify, hostile strings included', () => {
+    const session = sendgridDestination.open(
+      { apiKey: 'SG.x', baseUrl: 'http://localhost:1' },
+      { fetch },
+    );
+    const contact = {
+      email: 'a"b\\c@example.com',
+      fields: { first_name: 'Ana "la" \u2028 Nuñez', city: '</script>\n\t' },
+      customFields: { e1_T: 'gold', w2: 12.5 },
+    };
+    expect(session.encodeContact(contact)).toBe(
+      JSON.stringify({
+        email: contact.email,
+        ...contact.fields,
+        custom_fields: contact.customFields,
+      }),
+    );
+    expect(session.encodeContact({ email: 'x@y.co', fields: {}, customFields: {} })).toBe(
+      '{"email":"x@y.co"}',
+    );
+  });
+});

@@ -261,12 +261,22 @@ class RunExecution {
       );
     }
     const planned = new Set<string>();
-    await this.deliverMembers(planned);
+    await this.deliverMembers(planned, await this.sentBefore());
     await this.settleSubmitted();
     if (this.settings.mode === 'mirror') {
       await this.removeLeavers(planned);
       await this.settleSubmitted();
     }
+  }
+
+  /** The emails this run delivered before an interruption (empty for a run's first execution). */
+  private async sentBefore(): Promise<Set<string>> {
+    const sent = new Set<string>();
+    for (const batch of await this.runs.batches(this.runId)) {
+      if (batch.kind !== 'upsert' || batch.status === 'submitted') continue;
+      for (const [email] of JSON.parse(batch.contacts) as [string][]) sent.add(email);
+    }
+    return sent;
   }
 
   // --- planning and sending, side by side ---------------------------------------------------
@@ -275,7 +285,10 @@ class RunExecution {
    * Plans the members batch after batch and hands full requests to a sender that sends them one
    * at a time (never fanning out to one endpoint) while planning goes on.
    */
-  private async deliverMembers(planned: Set<string>): Promise<void> {
+  private async deliverMembers(
+    planned: Set<string>,
+    sentBefore: ReadonlySet<string>,
+  ): Promise<void> {
     this.emit('sending', true);
     const { destination, session } = this.opened;
     const queue = new HandoffQueue<Outgoing[]>(2);
@@ -300,7 +313,7 @@ class RunExecution {
       const batchSize = this.deps.planningBatchSize ?? 2_000;
       const members = this.deps.members.iterateMembers(this.settings.segmentIds, { batchSize });
       for await (const profiles of members) {
-        for (const contact of await this.planBatch(profiles, planned)) {
+        for (const contact of await this.planBatch(profiles, planned, sentBefore)) {
           const full = packer.add(contact);
           if (full) await queue.push(full);
         }
@@ -325,6 +338,7 @@ class RunExecution {
   private async planBatch(
     profiles: readonly MemberProfile[],
     planned: Set<string>,
+    sentBefore: ReadonlySet<string>,
   ): Promise<Outgoing[]> {
     const { destination, session } = this.opened;
     const problems: Problem[] = [];
@@ -372,7 +386,12 @@ class RunExecution {
     const skipped = problems.filter((p) => p.severity === 'skipped').length;
     await this.runs.addCounters(
       this.runId,
-      { members: profiles.length, skipped, unchanged: plan.unchanged.length },
+      {
+        members: profiles.length,
+        skipped,
+        // Contacts this run delivered before it was interrupted are counted as sent, not again.
+        unchanged: plan.unchanged.filter((c) => !sentBefore.has(c.email)).length,
+      },
       this.now(),
     );
     this.plannedSoFar += profiles.length;

@@ -163,7 +163,7 @@ describe('exports from the CLI, end to end', () => {
 
     expect(final).toMatchObject({
       status: 'succeeded',
-      counts: { members: PROFILES, sent: PROFILES, failed: 0 },
+      counts: { members: PROFILES, sent: PROFILES, unchanged: 0, failed: 0 },
     });
     const emails = await listEmails(exportId.list_id);
     expect(emails).toHaveLength(PROFILES);

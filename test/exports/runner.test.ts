@@ -406,7 +406,10 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
     await second.execute(queued.id);
     const run = await service.getRun(admin, queued.id);
-    expect(run).toMatchObject({ status: 'succeeded', counts: { sent: 230, created: 230 } });
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      counts: { sent: 230, created: 230, unchanged: 0 },
+    });
     expect(putCount()).toBe(5); // two before the crash, three after: none sent twice
     expect(await list()).toHaveLength(230);
   });

@@ -5,6 +5,12 @@ export interface PlannedMember {
   hash: string;
 }
 
+/** What the planner needs of the set of emails a run already took. */
+export interface EmailMembership {
+  has(email: string): boolean;
+  add(email: string): unknown;
+}
+
 export interface MemberPlan<M extends PlannedMember> {
   /** New to the destination, or changed since the ledger's last confirmed delivery. */
   upsert: M[];
@@ -22,7 +28,7 @@ export interface MemberPlan<M extends PlannedMember> {
 export function planMembers<M extends PlannedMember>(
   members: readonly M[],
   delivered: ReadonlyMap<string, string>,
-  planned: Set<string>,
+  planned: EmailMembership,
   options: { full: boolean },
 ): MemberPlan<M> {
   const plan: MemberPlan<M> = { upsert: [], unchanged: [], duplicates: [] };

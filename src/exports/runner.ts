@@ -5,6 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import { redactSecretsInText } from '../shared/secrets.js';
 import { RequestPacker } from './batches.js';
 import { mapContact, type AttributeValue, type ContactMapping } from './contact-mapping.js';
+import { EmailSet } from './email-set.js';
 import { HandoffQueue } from './handoff-queue.js';
 import { hashPayload } from './payload-hash.js';
 import { planMembers } from './plan.js';
@@ -260,7 +261,8 @@ class RunExecution {
         `the export's segments hold ${this.membersTotal} profiles, over the connection's limit of ${this.settings.profileLimit} profiles per export; nothing was sent (raise the limit or narrow the segments)`,
       );
     }
-    const planned = new Set<string>();
+    // One entry per member email: compact, since a run may hold millions (see email-set.ts).
+    const planned = new EmailSet(this.membersTotal);
     await this.deliverMembers(planned, await this.sentBefore());
     await this.settleSubmitted();
     if (this.settings.mode === 'mirror') {
@@ -270,8 +272,8 @@ class RunExecution {
   }
 
   /** The emails this run delivered before an interruption (empty for a run's first execution). */
-  private async sentBefore(): Promise<Set<string>> {
-    const sent = new Set<string>();
+  private async sentBefore(): Promise<EmailSet> {
+    const sent = new EmailSet();
     for (const batch of await this.runs.batches(this.runId)) {
       if (batch.kind !== 'upsert' || batch.status === 'submitted') continue;
       for (const [email] of JSON.parse(batch.contacts) as [string][]) sent.add(email);
@@ -285,10 +287,7 @@ class RunExecution {
    * Plans the members batch after batch and hands full requests to a sender that sends them one
    * at a time (never fanning out to one endpoint) while planning goes on.
    */
-  private async deliverMembers(
-    planned: Set<string>,
-    sentBefore: ReadonlySet<string>,
-  ): Promise<void> {
+  private async deliverMembers(planned: EmailSet, sentBefore: EmailSet): Promise<void> {
     this.emit('sending', true);
     const { destination, session } = this.opened;
     const queue = new HandoffQueue<Outgoing[]>(2);
@@ -337,8 +336,8 @@ class RunExecution {
   /** Maps, validates, deduplicates and plans one batch of members; returns what to send. */
   private async planBatch(
     profiles: readonly MemberProfile[],
-    planned: Set<string>,
-    sentBefore: ReadonlySet<string>,
+    planned: EmailSet,
+    sentBefore: EmailSet,
   ): Promise<Outgoing[]> {
     const { destination, session } = this.opened;
     const problems: Problem[] = [];
@@ -563,7 +562,7 @@ class RunExecution {
    * ids are looked up by email (100 at a time), then removed from the list (100 at a time). A
    * leaver SendGrid no longer knows is gone already and is simply forgotten.
    */
-  private async removeLeavers(planned: ReadonlySet<string>): Promise<void> {
+  private async removeLeavers(planned: EmailSet): Promise<void> {
     this.emit('removing leavers', true);
     const { limits } = this.opened.destination;
     const step = Math.min(limits.maxEmailsPerLookup, limits.maxIdsPerRemoval);

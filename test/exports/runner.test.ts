@@ -371,6 +371,113 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await list()).toHaveLength(229);
   });
 
+  it('sends custom fields by their SendGrid id, and names an unknown one', async () => {
+    const created = await fetch(`${sandbox.url}/v3/marketing/field_definitions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer SG.sandbox', 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'total_spend', field_type: 'Number' }),
+    });
+    const field = (await created.json()) as { id: string };
+    await expect(
+      service.add(admin, {
+        name: 'With a typo',
+        connectionId: CONNECTION,
+        listId,
+        mapping: { email: 'email', customFields: { totl_spend: 'spend' } },
+        segmentIds: [SEGMENT],
+      }),
+    ).rejects.toThrow(
+      /mapping\.customFields\.totl_spend: SendGrid has no custom field named "totl_spend" \(it has: total_spend\)/,
+    );
+    const { export: custom } = await service.add(admin, {
+      name: 'With spend',
+      connectionId: CONNECTION,
+      listId,
+      mapping: { email: 'email', customFields: { total_spend: 'spend' } },
+      segmentIds: [SEGMENT],
+    });
+    expect(custom.mapping.customFields).toEqual([
+      { name: 'total_spend', id: field.id, type: 'number', attribute: 'spend' },
+    ]);
+    exportId = custom.id;
+    expect((await runOnce()).status).toBe('succeeded');
+    sandbox.runPendingJobs();
+    const response = await fetch(`${sandbox.url}/__sandbox/lists/${listId}/contacts`);
+    const contacts = (
+      (await response.json()) as {
+        contacts: { email: string; custom_fields?: Record<string, unknown> }[];
+      }
+    ).contacts;
+    // Sent by field id; SendGrid (and the sandbox) show custom fields by name when read back.
+    expect(contacts.find((c) => c.email === 'person.7@example.com')?.custom_fields).toEqual({
+      total_spend: 7,
+    });
+  });
+
+  it("reports a job SendGrid failed (a contact cap) in the run's error, and keeps those contacts out of the ledger", async () => {
+    const capped = await startSandbox({ port: 0, jobDelayMs: 0, clock, contactCap: 100 });
+    try {
+      const session = sendgridDestination.open(
+        { apiKey: 'SG.sandbox', baseUrl: capped.url },
+        { fetch },
+      );
+      const cappedList = (await session.createList('Capped')).id;
+      const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+      const settings = await service.settingsForRun((await runs.findRun(queued.id))!);
+      await runs.update(queued.id, {
+        settings: JSON.stringify({ ...settings, listId: cappedList }),
+      });
+      await runner({
+        openDestination: () =>
+          Promise.resolve({
+            destination: smallLimits,
+            session: smallLimits.open({ apiKey: 'SG.sandbox', baseUrl: capped.url } as never, {
+              fetch: contractCheckedFetch(),
+            }),
+          }),
+      }).execute(queued.id);
+      const run = await service.getRun(admin, queued.id);
+      expect(run.status).toBe('partially_succeeded');
+      expect(run.error).toMatch(/failed: .*contact limit/i);
+      expect(run.counts.failed).toBeGreaterThan(0);
+      expect(await runs.ledgerSize(exportId)).toBe(230 - run.counts.failed);
+    } finally {
+      await capped.stop();
+    }
+  });
+
+  it('previews a run without writing anything', async () => {
+    members.profiles.push({ profileId: 'p_bad', key: 'bad', attributes: { email: 'nope' } });
+    const before = putCount();
+    const preview = await service.preview(admin, exportId);
+    expect(preview).toMatchObject({
+      members: 231,
+      would_upsert: 230,
+      unchanged: 0,
+      skipped: 1,
+      skipped_by_reason: { invalid_email: 1 },
+    });
+    expect(preview.sample[0]).toMatchObject({
+      email: expect.stringMatching(/@example\.com$/) as unknown,
+    });
+    expect(putCount()).toBe(before);
+    await runOnce();
+    expect((await service.preview(admin, exportId)).unchanged).toBe(230);
+  });
+
+  it('names the exports that keep a segment or a connection from being removed', async () => {
+    const store = new ExportStore(get().db);
+    expect(await store.usersOfSegment(SEGMENT)).toEqual([{ id: exportId, name: 'Export upsert' }]);
+    expect(await store.usersOfConnection(CONNECTION)).toEqual([
+      { id: exportId, name: 'Export upsert' },
+    ]);
+    await service.detach(admin, exportId);
+    expect(await store.usersOfConnection(CONNECTION)).toEqual([]);
+    await expect(service.startRun(admin, exportId, { trigger: 'manual' })).rejects.toMatchObject({
+      code: 'export_detached',
+    });
+  });
+
   it('refuses to send anything over the connection limit', async () => {
     scenario.profileLimit = 100;
     const run = await runOnce();

@@ -1,0 +1,101 @@
+/**
+ * A set of email addresses that holds a million of them in about 32 MB, where a `Set<string>`
+ * takes several times that: each address is kept as a 128-bit fingerprint (four independent
+ * 32-bit hashes) in open-addressing tables of typed arrays. Two different addresses collide only
+ * with a probability around 10^-26 for a million addresses, so the set answers exactly in practice.
+ */
+export class EmailSet {
+  private slots: Uint32Array;
+  private used: Uint8Array;
+  private count = 0;
+
+  constructor(expected = 1024) {
+    let capacity = 1024;
+    while (capacity < expected * 2) capacity *= 2;
+    this.slots = new Uint32Array(capacity * 4);
+    this.used = new Uint8Array(capacity);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(email: string): boolean {
+    const [a, b, c, d] = fingerprint(email);
+    return this.find(a, b, c, d) >= 0;
+  }
+
+  /** Adds `email`; returns false when it was already there. */
+  add(email: string): boolean {
+    const [a, b, c, d] = fingerprint(email);
+    if (this.find(a, b, c, d) >= 0) return false;
+    if ((this.count + 1) * 2 > this.used.length) this.grow();
+    this.insert(a, b, c, d);
+    this.count += 1;
+    return true;
+  }
+
+  private find(a: number, b: number, c: number, d: number): number {
+    const mask = this.used.length - 1;
+    for (let slot = a & mask; ; slot = (slot + 1) & mask) {
+      if (this.used[slot] === 0) return -1;
+      const at = slot * 4;
+      if (
+        this.slots[at] === a &&
+        this.slots[at + 1] === b &&
+        this.slots[at + 2] === c &&
+        this.slots[at + 3] === d
+      ) {
+        return slot;
+      }
+    }
+  }
+
+  private insert(a: number, b: number, c: number, d: number): void {
+    const mask = this.used.length - 1;
+    let slot = a & mask;
+    while (this.used[slot] !== 0) slot = (slot + 1) & mask;
+    this.used[slot] = 1;
+    const at = slot * 4;
+    this.slots[at] = a;
+    this.slots[at + 1] = b;
+    this.slots[at + 2] = c;
+    this.slots[at + 3] = d;
+  }
+
+  private grow(): void {
+    const { slots, used } = this;
+    this.slots = new Uint32Array(slots.length * 2);
+    this.used = new Uint8Array(used.length * 2);
+    for (let slot = 0; slot < used.length; slot++) {
+      if (used[slot] === 0) continue;
+      const at = slot * 4;
+      this.insert(slots[at] ?? 0, slots[at + 1] ?? 0, slots[at + 2] ?? 0, slots[at + 3] ?? 0);
+    }
+  }
+}
+
+const SEEDS = [0x9747b28c, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f] as const;
+
+/** Four murmur3-style 32-bit hashes of the string's UTF-16 code units, with different seeds. */
+function fingerprint(text: string): [number, number, number, number] {
+  const out: [number, number, number, number] = [0, 0, 0, 0];
+  for (let s = 0; s < 4; s++) {
+    let h = SEEDS[s] ?? 0;
+    for (let i = 0; i < text.length; i++) {
+      let k = Math.imul(text.charCodeAt(i), 0xcc9e2d51);
+      k = (k << 15) | (k >>> 17);
+      h ^= Math.imul(k, 0x1b873593);
+      h = (h << 13) | (h >>> 19);
+      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    }
+    h ^= text.length;
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    out[s] = h >>> 0;
+  }
+  return out;
+}

@@ -13,6 +13,7 @@ import {
   type SyncMode,
 } from './export-definition.js';
 import type { ExportRecord, ExportStore } from './export-store.js';
+import { EmailSet } from './email-set.js';
 import { hashPayload } from './payload-hash.js';
 import type { MemberSource, RunSettings } from './runner.js';
 import { isFinal, type RunStatus } from './run-states.js';
@@ -258,8 +259,7 @@ export class ExportService {
       warnings: 0,
       sample: [],
     };
-    // Preview is bounded by the connection's limit, so holding the emails in memory is fine.
-    const seen = new Set<string>();
+    const seen = new EmailSet();
     for await (const profiles of this.deps.sources.iterateMembers(record.segment_ids, {
       batchSize: 2_000,
     })) {

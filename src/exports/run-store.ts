@@ -6,6 +6,7 @@ import { assertTransition, type RunStatus } from './run-states.js';
 
 export type RunRow = Selectable<ExportRunsTable>;
 export type BatchRow = Selectable<RunBatchesTable>;
+export type BatchSummary = Omit<BatchRow, 'contacts'>;
 export type ProblemRow = Selectable<RunProblemsTable>;
 
 // Bound parameters per statement stay far below SQLite's (32,766) and PostgreSQL's (65,535) caps.
@@ -148,13 +149,37 @@ export class RunStore {
 
   // --- checkpoints --------------------------------------------------------------------------
 
-  batches(runId: string): Promise<BatchRow[]> {
+  /** The run's batches without what they carried (a large run's contacts are read one at a time). */
+  batches(runId: string): Promise<BatchSummary[]> {
     return this.db
       .selectFrom('run_batches')
-      .selectAll()
+      .select([
+        'run_id',
+        'seq',
+        'kind',
+        'job_id',
+        'status',
+        'contact_count',
+        'created',
+        'updated',
+        'errored',
+        'message',
+        'updated_at',
+      ])
       .where('run_id', '=', runId)
       .orderBy('seq')
       .execute();
+  }
+
+  /** What one batch carried, as JSON text (see the run_batches migration). */
+  async batchContacts(runId: string, seq: number): Promise<string> {
+    const row = await this.db
+      .selectFrom('run_batches')
+      .select('contacts')
+      .where('run_id', '=', runId)
+      .where('seq', '=', seq)
+      .executeTakeFirstOrThrow();
+    return row.contacts;
   }
 
   async insertBatch(row: BatchRow): Promise<void> {
@@ -276,7 +301,10 @@ export class RunStore {
   }
 
   /** How many emails in the export's ledger are not in `emails` (mirror removals, for previews). */
-  async countDeliveredOutside(exportId: string, emails: ReadonlySet<string>): Promise<number> {
+  async countDeliveredOutside(
+    exportId: string,
+    emails: { has(email: string): boolean },
+  ): Promise<number> {
     let count = 0;
     let after = '';
     for (;;) {

@@ -11,7 +11,14 @@ import { hashPayload } from './payload-hash.js';
 import { planMembers } from './plan.js';
 import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { RunStatus } from './run-states.js';
-import type { BatchRow, ProblemRow, RunCounters, RunRow, RunStore } from './run-store.js';
+import type {
+  BatchRow,
+  BatchSummary,
+  ProblemRow,
+  RunCounters,
+  RunRow,
+  RunStore,
+} from './run-store.js';
 
 /** A member profile as the segments module hands it over. */
 export interface MemberProfile {
@@ -276,7 +283,8 @@ class RunExecution {
     const sent = new EmailSet();
     for (const batch of await this.runs.batches(this.runId)) {
       if (batch.kind !== 'upsert' || batch.status === 'submitted') continue;
-      for (const [email] of JSON.parse(batch.contacts) as [string][]) sent.add(email);
+      const contacts = await this.runs.batchContacts(this.runId, batch.seq);
+      for (const [email] of JSON.parse(contacts) as [string][]) sent.add(email);
     }
     return sent;
   }
@@ -499,8 +507,12 @@ class RunExecution {
   }
 
   /** Records a finished job: the ledger learns only what the destination confirmed. */
-  private async settle(batch: BatchRow, state: FinalJob): Promise<void> {
-    const contacts = JSON.parse(batch.contacts) as [string, string, string][];
+  private async settle(batch: BatchSummary, state: FinalJob): Promise<void> {
+    const contacts = JSON.parse(await this.runs.batchContacts(this.runId, batch.seq)) as [
+      string,
+      string,
+      string,
+    ][];
     const reasons = new Map<string, string>();
     if (state.status === 'failed') {
       const message = `SendGrid's job ${batch.job_id} failed: ${state.message ?? 'no reason given'}`;

@@ -5,6 +5,7 @@ import { parse } from 'csv-parse/sync';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createApp, type App } from '../../src/app.js';
+import { demoMapping } from '../../src/cli/commands/demo.js';
 import { loadConfig } from '../../src/config.js';
 import { followRun } from '../../src/exports/worker.js';
 import { writeDemoProfiles } from '../../src/profiles/demo-data.js';
@@ -76,17 +77,7 @@ export async function exportFull(args: {
       name: `Bench ${Date.now()}`,
       connectionId: connection.id,
       createList: `Bench ${Date.now()}`,
-      mapping: {
-        email: 'email',
-        fields: {
-          first_name: 'first_name',
-          last_name: 'last_name',
-          country: 'country',
-          state_province_region: 'state',
-          city: 'city',
-          postal_code: 'postal_code',
-        },
-      },
+      mapping: demoMapping,
       segmentIds: [args.segmentId],
     });
     const started = performance.now();

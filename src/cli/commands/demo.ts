@@ -14,6 +14,19 @@ const CONNECTION_NAME = 'SendGrid sandbox (demo)';
 const EXPORT_NAME = 'Demo: Spanish subscribers and high-value customers';
 const SANDBOX_KEY = 'SG.sandbox';
 
+/** How the demo CSV's columns (see demo-data) fill SendGrid's reserved fields. */
+export const demoMapping = {
+  email: 'email',
+  fields: {
+    first_name: 'first_name',
+    last_name: 'last_name',
+    country: 'country',
+    state_province_region: 'state',
+    city: 'city',
+    postal_code: 'postal_code',
+  },
+};
+
 /** The two demo segments: what marketers typically ask for first. */
 const demoSegments = [
   {
@@ -77,17 +90,7 @@ async function prepareDemo(
       : EXPORT_NAME,
     connectionId: connection.id,
     createList: 'segsync demo',
-    mapping: {
-      email: 'email',
-      fields: {
-        first_name: 'first_name',
-        last_name: 'last_name',
-        country: 'country',
-        state_province_region: 'state',
-        city: 'city',
-        postal_code: 'postal_code',
-      },
-    },
+    mapping: demoMapping,
     segmentIds,
     mode: 'mirror',
   });

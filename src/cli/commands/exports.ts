@@ -300,6 +300,9 @@ export function registerExportCommands(program: Command, ctx: CliContext): void 
         });
         if (!flags.wait) {
           printRun(ctx, queued, flags.json);
+          ctx.io.stderr(
+            `queued: \`segsync worker\` or \`segsync serve\` executes it; \`segsync runs show ${queued.id}\` follows it\n`,
+          );
           return ExitCode.ok;
         }
         const run = await waitForRun(ctx, app, queued.id);

@@ -61,7 +61,8 @@ export function mapContact(
     if (value === undefined || value === null || value === '') continue;
     let text = String(value).trim();
     const maxLength = destination.reservedFields.find((f) => f.name === field)?.maxLength;
-    if (maxLength !== undefined && [...text].length > maxLength) {
+    // UTF-16 length bounds the character count from above: count characters only when needed.
+    if (maxLength !== undefined && text.length > maxLength && [...text].length > maxLength) {
       text = [...text].slice(0, maxLength).join('');
       warnings.push(`${field} truncated to ${maxLength} characters`);
     }

@@ -284,6 +284,21 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect((await session.findContactIds(['person.0@example.com'])).size).toBe(1);
   });
 
+  it('mirror mode follows a changed email: the new address is added, the old one removed', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    members.profiles[3]!.attributes = {
+      ...members.profiles[3]!.attributes,
+      email: 'new.address@example.com',
+    };
+    const run = await runOnce();
+    expect(run.counts).toMatchObject({ sent: 1, created: 1, removed: 1 });
+    const emails = await list();
+    expect(emails).toContain('new.address@example.com');
+    expect(emails).not.toContain('person.3@example.com');
+    expect(emails).toHaveLength(230);
+  });
+
   it('delivers everything through 30% rate limits and 10% server errors', async () => {
     const faulty = await startSandbox({
       port: 0,

@@ -1,6 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { packBatches, type BatchLimits } from './batches.js';
+import { RequestPacker, type BatchLimits } from './batches.js';
+
+/** All `items` through one packer, as the runner feeds it. */
+function packBatches<T extends { bytes: number }>(items: Iterable<T>, limits: BatchLimits): T[][] {
+  const packer = new RequestPacker<T>(limits);
+  const groups: T[][] = [];
+  for (const item of items) {
+    const full = packer.add(item);
+    if (full) groups.push(full);
+  }
+  const last = packer.flush();
+  if (last.length > 0) groups.push(last);
+  return groups;
+}
 
 const limits = (maxItems: number, maxBytes: number): BatchLimits => ({
   maxItems,

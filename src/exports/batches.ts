@@ -39,17 +39,3 @@ export class RequestPacker<T extends { bytes: number }> {
     return group;
   }
 }
-
-/** Groups all `items`, in order, into the fewest requests the limits allow. */
-export function* packBatches<T extends { bytes: number }>(
-  items: Iterable<T>,
-  limits: BatchLimits,
-): Generator<T[]> {
-  const packer = new RequestPacker<T>(limits);
-  for (const item of items) {
-    const full = packer.add(item);
-    if (full) yield full;
-  }
-  const last = packer.flush();
-  if (last.length > 0) yield last;
-}

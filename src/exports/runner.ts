@@ -8,7 +8,7 @@ import { mapContact, type AttributeValue, type ContactMapping } from './contact-
 import { EmailSet } from './email-set.js';
 import { HandoffQueue } from './handoff-queue.js';
 import { hashPayload } from './payload-hash.js';
-import { planMembers } from './plan.js';
+import { planMembers, planRemovals } from './plan.js';
 import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { RunStatus } from './run-states.js';
 import type {
@@ -586,7 +586,13 @@ class RunExecution {
       const last = page.at(-1);
       if (last) {
         after = last.email;
-        for (const { email } of page) if (!planned.has(email)) leavers.push(email);
+        leavers.push(
+          ...planRemovals(
+            this.settings.mode,
+            page.map((entry) => entry.email),
+            (email) => planned.has(email),
+          ),
+        );
       }
       while (leavers.length >= step || (!last && leavers.length > 0)) {
         await this.removeChunk(leavers.slice(0, step));

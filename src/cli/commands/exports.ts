@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { App } from '../../app.js';
+import { ValidationError } from '../../shared/errors.js';
 import { reservedFieldNames, type ExportInput } from '../../exports/export-definition.js';
 import type { ExportView, RunView } from '../../exports/export-service.js';
 import type { CliContext } from '../context.js';
@@ -24,8 +25,7 @@ export function parseMappings(values: readonly string[]): Mapping {
   };
   for (const value of values) {
     const match = /^([^=]+)=(.+)$/.exec(value);
-    if (!match?.[1] || !match[2])
-      throw new InvalidArgumentError(`--map ${value}: expected FIELD=ATTRIBUTE`);
+    if (!match?.[1] || !match[2]) throw badMap(value, 'expected FIELD=ATTRIBUTE');
     const [, field, attribute] = match;
     if (field === 'email') mapping.email = attribute;
     else if (field.startsWith('custom:') && field.length > 7)
@@ -33,12 +33,19 @@ export function parseMappings(values: readonly string[]): Mapping {
     else if ((reservedFieldNames as readonly string[]).includes(field))
       mapping.fields[field] = attribute;
     else {
-      throw new InvalidArgumentError(
-        `--map ${value}: unknown field "${field}" (expected email, ${reservedFieldNames.join(', ')} or custom:NAME)`,
+      throw badMap(
+        value,
+        `unknown field "${field}" (expected email, ${reservedFieldNames.join(', ')} or custom:NAME)`,
       );
     }
   }
   return mapping;
+}
+
+// `--map` is read inside the command (it needs all of them at once), so its errors are ours to
+// report: a ValidationError prints and exits 2 like a bad flag.
+function badMap(value: string, message: string): ValidationError {
+  return new ValidationError(`--map ${value}: ${message}`, [{ path: 'map', message }]);
 }
 
 function parseMode(value: string): 'upsert' | 'mirror' {

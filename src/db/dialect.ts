@@ -109,3 +109,15 @@ export function mergeJsonDocuments(
 export function jsonDocumentText(dialect: SqlDialect, column: string): RawBuilder<string> {
   return dialect === 'sqlite' ? sql`${sql.ref(column)}` : sql`(${sql.ref(column)})::text`;
 }
+
+/** Whether a driver error is a unique-constraint violation (SQLite or PostgreSQL). */
+export function isUniqueViolation(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    (typeof message === 'string' && message.startsWith('UNIQUE constraint failed'))
+  );
+}

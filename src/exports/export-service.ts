@@ -301,18 +301,6 @@ export class ExportService {
     assertCan(actor, 'exports.run', 'run exports');
     const record = await this.record(id);
     if (!record.connection_id) throw detachedError(id);
-    const active = await this.deps.runs.listRuns({
-      exportId: id,
-      statuses: ['queued', 'running', 'waiting_on_destination'],
-      limit: 1,
-    });
-    const running = active[0];
-    if (running) {
-      throw new ConflictError(
-        `export ${id} already has run ${running.id} ${running.status}`,
-        'run_in_progress',
-      );
-    }
     const now = this.deps.clock.now().toISOString();
     const run: RunRow = {
       id: newId('run', this.deps.clock),
@@ -339,7 +327,17 @@ export class ExportService {
       finished_at: null,
       updated_at: now,
     };
-    await this.deps.runs.insertRun(run);
+    if (!(await this.deps.runs.insertRun(run))) {
+      const [active] = await this.deps.runs.listRuns({
+        exportId: id,
+        statuses: ['queued', 'running', 'waiting_on_destination'],
+        limit: 1,
+      });
+      throw new ConflictError(
+        `export ${id} already has run ${active?.id ?? '(another)'} ${active?.status ?? 'in progress'}`,
+        'run_in_progress',
+      );
+    }
     return toRunView(run);
   }
 

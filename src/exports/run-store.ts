@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, sql, type Kysely, type Selectable } from 'kysely';
+import { isUniqueViolation } from '../db/dialect.js';
 import { sqliteHandleOf } from '../db/sqlite-handle.js';
 import type { Database, ExportRunsTable, RunBatchesTable, RunProblemsTable } from '../db/schema.js';
 import { assertTransition, type RunStatus } from './run-states.js';
@@ -31,8 +32,15 @@ export type RunCounters = Pick<
 export class RunStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async insertRun(row: RunRow): Promise<void> {
-    await this.db.insertInto('export_runs').values(row).execute();
+  /** Inserts a run; false when the export already has an active run (one at a time, enforced). */
+  async insertRun(row: RunRow): Promise<boolean> {
+    try {
+      await this.db.insertInto('export_runs').values(row).execute();
+      return true;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
   }
 
   findRun(id: string): Promise<RunRow | undefined> {

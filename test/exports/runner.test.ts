@@ -493,6 +493,17 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     });
   });
 
+  it('allows one active run per export, even when two start at once', async () => {
+    const attempts = await Promise.allSettled([
+      service.startRun(admin, exportId, { trigger: 'manual' }),
+      service.startRun(admin, exportId, { trigger: 'manual' }),
+    ]);
+    expect(attempts.filter((a) => a.status === 'fulfilled')).toHaveLength(1);
+    expect(attempts.find((a) => a.status === 'rejected')).toMatchObject({
+      reason: { code: 'run_in_progress' },
+    });
+  });
+
   it('refuses to send anything over the connection limit', async () => {
     scenario.profileLimit = 100;
     const run = await runOnce();

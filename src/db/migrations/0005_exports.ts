@@ -82,6 +82,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('export_runs')
     .columns(['status', 'created_at'])
     .execute();
+  // At most one active run per export, even when several processes start one at the same moment.
+  await db.schema
+    .createIndex('export_runs_one_active')
+    .on('export_runs')
+    .column('export_id')
+    .unique()
+    .where(sql.ref('status'), 'in', [
+      sql.lit('queued'),
+      sql.lit('running'),
+      sql.lit('waiting_on_destination'),
+    ])
+    .execute();
 
   await db.schema
     .createTable('run_batches')

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { App } from '../../app.js';
 import { writeDemoProfiles } from '../../profiles/demo-data.js';
 import { startSandbox } from '../../sandbox/index.js';
+import { ConflictError } from '../../shared/errors.js';
 import type { CliContext } from '../context.js';
 import { parseCount, parsePort } from '../options.js';
 import { exitCodeForRun, printRun, waitForRun } from './exports.js';
@@ -120,6 +121,12 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           port: flags.sandboxPort,
           jobDelayMs: 200,
           statePath: path.join(app.config.dataDir, 'sandbox-state.json'),
+        }).catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+          throw new ConflictError(
+            `port ${flags.sandboxPort} is in use (a sandbox already running?): stop it, or pick another with --sandbox-port N`,
+            'port_in_use',
+          );
         });
         try {
           const started = Date.now();

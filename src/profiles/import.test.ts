@@ -16,204 +16,239 @@ function source(content: string | Buffer, chunk = 7): Readable {
   return Readable.from(parts);
 }
 
-describeEachDatabase('profile import', (get) => {
-  const clock = new ManualClock('2026-11-29T10:00:00.000Z');
-  let service: ProfileService;
+// Every case runs twice: parsed on the main thread, and parsed in a worker thread while the main
+// thread writes (large files take that path); the results must not differ.
+for (const worker of [false, true])
+  describeEachDatabase(`profile import${worker ? ' (worker)' : ''}`, (get) => {
+    const clock = new ManualClock('2026-11-29T10:00:00.000Z');
+    let service: ProfileService;
 
-  beforeEach(async () => {
-    const { db } = get();
-    // Each test starts from no profiles and an empty catalog.
-    await db.deleteFrom('profiles').execute();
-    await db.deleteFrom('profile_attributes').execute();
-    service = new ProfileService(new ProfileStore(db), clock);
-  });
-
-  const load = (content: string | Buffer, options: ImportOptions = {}) =>
-    service.importStream(source(content), options);
-
-  it('imports a CSV, infers types and normalises keys', async () => {
-    const result = await load(
-      'email,name,total_spend,opt_in,signup,postal\n' +
-        ' Ana@Example.COM ,Ana,12.5,true,2024-03-01,08001\n' +
-        'bob@example.com,Bob,0,false,2023-12-31T10:00:00Z,28001\n',
-    );
-    expect(result).toEqual({ created: 2, updated: 0, rejected: 0, errors: [] });
-    expect(await service.count()).toBe(2);
-    const ana = await service.get('ANA@example.com');
-    expect(ana.key).toBe('ana@example.com');
-    expect(ana.attributes).toEqual({
-      email: 'ana@example.com',
-      name: 'Ana',
-      total_spend: 12.5,
-      opt_in: true,
-      signup: '2024-03-01T00:00:00.000Z',
-      postal: '08001',
+    beforeEach(async () => {
+      const { db } = get();
+      // Each test starts from no profiles and an empty catalog.
+      await db.deleteFrom('profiles').execute();
+      await db.deleteFrom('profile_attributes').execute();
+      service = new ProfileService(new ProfileStore(db), clock);
     });
-    const types = Object.fromEntries((await service.attributes()).map((a) => [a.name, a.type]));
-    expect(types).toEqual({
-      email: 'string',
-      name: 'string',
-      total_spend: 'number',
-      opt_in: 'boolean',
-      signup: 'date',
-      postal: 'string',
+
+    const load = (content: string | Buffer, options: ImportOptions = {}) =>
+      service.importStream(source(content), { worker, ...options });
+
+    it('imports a CSV, infers types and normalises keys', async () => {
+      const result = await load(
+        'email,name,total_spend,opt_in,signup,postal\n' +
+          ' Ana@Example.COM ,Ana,12.5,true,2024-03-01,08001\n' +
+          'bob@example.com,Bob,0,false,2023-12-31T10:00:00Z,28001\n',
+      );
+      expect(result).toEqual({ created: 2, updated: 0, rejected: 0, errors: [] });
+      expect(await service.count()).toBe(2);
+      const ana = await service.get('ANA@example.com');
+      expect(ana.key).toBe('ana@example.com');
+      expect(ana.attributes).toEqual({
+        email: 'ana@example.com',
+        name: 'Ana',
+        total_spend: 12.5,
+        opt_in: true,
+        signup: '2024-03-01T00:00:00.000Z',
+        postal: '08001',
+      });
+      const types = Object.fromEntries((await service.attributes()).map((a) => [a.name, a.type]));
+      expect(types).toEqual({
+        email: 'string',
+        name: 'string',
+        total_spend: 'number',
+        opt_in: 'boolean',
+        signup: 'date',
+        postal: 'string',
+      });
+    });
+
+    it('merges a second source into the same profiles; empty cells keep values', async () => {
+      await load('email,name,city\nana@example.com,Ana,Madrid\n');
+      const result = await load(
+        'email,city,tier\nANA@example.com,,gold\ncarl@example.com,Leeds,\n',
+      );
+      expect(result).toMatchObject({ created: 1, updated: 1, rejected: 0 });
+      expect((await service.get('ana@example.com')).attributes).toEqual({
+        email: 'ana@example.com',
+        name: 'Ana',
+        city: 'Madrid',
+        tier: 'gold',
+      });
+    });
+
+    it('erases values with empty cells under --empty-clears', async () => {
+      await load('email,name,city\nana@example.com,Ana,Madrid\n');
+      await load('email,city\nana@example.com,\n', { emptyClears: true });
+      expect((await service.get('ana@example.com')).attributes).toEqual({
+        email: 'ana@example.com',
+        name: 'Ana',
+      });
+    });
+
+    it('merges repeated keys within one file, later values winning', async () => {
+      const result = await load('email,city,tier\na@x.com,Madrid,gold\nA@X.com,Sevilla,\n');
+      expect(result).toMatchObject({ created: 1, updated: 1, rejected: 0 });
+      expect((await service.get('a@x.com')).attributes).toMatchObject({
+        city: 'Sevilla',
+        tier: 'gold',
+      });
+    });
+
+    it('rejects rows that do not fit the catalog, with line numbers, and keeps the good rows', async () => {
+      await load('email,total_spend,joined\nseed@x.com,1,2020-01-01\n');
+      const result = await load(
+        'email,total_spend,joined\n' +
+          'a@x.com,12,2024-01-01\n' +
+          'b@x.com,"12,5",2024-01-01\n' +
+          ',3,2024-01-01\n' +
+          'c@x.com,4\n' +
+          'd@x.com,5,2024-02-30\n' +
+          'e@x.com,6,2024-02-29\n',
+      );
+      expect(result).toMatchObject({ created: 2, updated: 0, rejected: 4 });
+      expect(result.errors).toEqual([
+        { line: 3, message: 'total_spend: expected a number, got "12,5"' },
+        { line: 4, message: 'email: the key is empty' },
+        { line: 5, message: 'expected 3 fields, found 2' },
+        { line: 6, message: 'joined: expected a date such as 2024-03-01, got "2024-02-30"' },
+      ]);
+    });
+
+    it('honours declared types from a schema and refuses clashes with the catalog', async () => {
+      const result = await load('email,postal\na@x.com,28001\nb@x.com,SW1A 1AA\n', {
+        schema: { postal: 'string' },
+      });
+      expect(result.rejected).toBe(0);
+      await expect(
+        load('email,postal\nc@x.com,1\n', { schema: { postal: 'number' } }),
+      ).rejects.toThrow(/postal: already holds a string, not a number/);
+    });
+
+    it('keeps the key attribute of the first import', async () => {
+      await load('email,id\na@x.com,1\n');
+      await expect(load('id,email\n2,b@x.com\n', { key: 'id' })).rejects.toThrow(
+        /unified on "email"/,
+      );
+    });
+
+    it('reads ";" files, quoted fields with delimiters, quotes and line breaks, CRLF and a BOM', async () => {
+      const text =
+        '\uFEFFemail;note;city\r\n' +
+        'a@x.com;"uno; dos ""tres""\r\nline two";"Madrid"\r\n' +
+        '\r\n' +
+        'b@x.com;plain;Bilbao\r\n';
+      const result = await load(text);
+      expect(result).toMatchObject({ created: 2, rejected: 0 });
+      expect((await service.get('a@x.com')).attributes).toMatchObject({
+        note: 'uno; dos "tres"\r\nline two',
+        city: 'Madrid',
+      });
+      // The BOM is not part of the first column's name.
+      expect((await service.attributes()).map((a) => a.name)).toContain('email');
+    });
+
+    it('names the line of a row after a multi-line quoted field', async () => {
+      const result = await load('email,note\na@x.com,"one\ntwo"\nb@x.com,"x"y\n').catch(
+        (error: unknown) => error,
+      );
+      expect(result).toBeInstanceOf(MalformedFileError);
+      expect((result as MalformedFileError).line).toBe(4);
+    });
+
+    it('writes nothing from a file with an unterminated quote, naming the line', async () => {
+      const promise = load('email,note\na@x.com,ok\nb@x.com,"never closed\nc@x.com,fine\n');
+      await expect(promise).rejects.toThrow(
+        'malformed file: line 3: unterminated quoted field (a " is never closed)',
+      );
+      expect(await service.count()).toBe(0);
+      expect(await service.attributes()).toEqual([]);
+    });
+
+    it('writes nothing from a file with invalid UTF-8, naming the line', async () => {
+      const rows = Array.from({ length: 600 }, (_, i) => `p${i}@x.com,ok`).join('\n');
+      const bytes = Buffer.concat([
+        Buffer.from(`email,name\n${rows}\nbad@x.com,`),
+        Buffer.from([0xc3, 0x28]), // a cut two-byte sequence: Latin-1 "Ã(" mis-saved
+        Buffer.from('\n'),
+      ]);
+      await expect(load(bytes)).rejects.toThrow(/line 602: invalid UTF-8/);
+      expect(await service.count()).toBe(0);
+    });
+
+    it('refuses a header without the key column, and an empty file', async () => {
+      await expect(load('mail,name\na@x.com,Ana\n')).rejects.toThrow(
+        /line 1: no key column "email"/,
+      );
+      await expect(load('customer,name\nC1,Ana\n', { key: 'customer' })).resolves.toMatchObject({
+        created: 1,
+      });
+      await get().db.deleteFrom('profile_attributes').execute();
+      await expect(load('')).rejects.toThrow(/line 1: the file is empty/);
+      await expect(load('email,email\na,b\n')).rejects.toThrow(/column "email" appears twice/);
+    });
+
+    it('imports JSON Lines, rejecting non-objects and ill-typed values, and refusing broken JSON', async () => {
+      const result = await load(
+        '{"email":"a@x.com","spend":10,"vip":true,"tags":null}\n' +
+          '\n' +
+          '[1,2]\n' +
+          '{"email":"b@x.com","spend":"lots"}\n' +
+          '{"spend":3}\n' +
+          '{"email":"c@x.com","spend":2.5,"nested":{"a":1}}\n',
+        { format: 'jsonl', schema: { spend: 'number' } },
+      );
+      expect(result.created).toBe(1);
+      expect(result.errors).toEqual([
+        { line: 3, message: 'expected a JSON object' },
+        { line: 4, message: 'spend: expected a number, got "lots"' },
+        { line: 5, message: 'email: the key is missing or empty' },
+        { line: 6, message: 'nested: expected a single value, got a nested object or array' },
+      ]);
+      expect((await service.get('a@x.com')).attributes).toEqual({
+        email: 'a@x.com',
+        spend: 10,
+        vip: true,
+      });
+      await expect(
+        load('{"email":"z@x.com"}\n{"email": oops}\n', { format: 'jsonl' }),
+      ).rejects.toThrow(/line 2: not valid JSON/);
+      expect(await service.count()).toBe(1);
+    });
+
+    it('streams many batches, merging repeated keys within and across batches', async () => {
+      const rows = Array.from(
+        { length: 3000 },
+        (_, i) => `u${i % 2500}@x.com,${i},${i % 7 === 0 ? 'x' : i % 2 === 0}`,
+      );
+      const result = await load(`email,n,flag\n${rows.join('\n')}\n`, {
+        batchSize: 40,
+        schema: { flag: 'boolean' },
+      });
+      expect(result).toMatchObject({ created: 2214, updated: 357, rejected: 429 });
+      expect(result.errors[0]).toEqual({
+        line: 2,
+        message: 'flag: expected true or false, got "x"',
+      });
+      expect(result.errors.at(-1)).toEqual({
+        line: 2998,
+        message: 'flag: expected true or false, got "x"',
+      });
+      expect((await service.get('u10@x.com')).attributes).toEqual({
+        email: 'u10@x.com',
+        n: 2510,
+        flag: true,
+      });
+      expect(await service.count()).toBe(2214);
+    });
+
+    it('finds profiles by text in the key or any value', async () => {
+      await load('email,city\nana@x.com,Madrid\nbob@y.com,León\n');
+      expect((await service.search('MADR')).map((p) => p.key)).toEqual(['ana@x.com']);
+      expect((await service.search('@y.com')).map((p) => p.key)).toEqual(['bob@y.com']);
+      await expect(service.get('nobody@x.com')).rejects.toThrow(
+        /profile nobody@x.com was not found/,
+      );
+      await expect(service.search('  ')).rejects.toBeInstanceOf(ValidationError);
     });
   });
-
-  it('merges a second source into the same profiles; empty cells keep values', async () => {
-    await load('email,name,city\nana@example.com,Ana,Madrid\n');
-    const result = await load('email,city,tier\nANA@example.com,,gold\ncarl@example.com,Leeds,\n');
-    expect(result).toMatchObject({ created: 1, updated: 1, rejected: 0 });
-    expect((await service.get('ana@example.com')).attributes).toEqual({
-      email: 'ana@example.com',
-      name: 'Ana',
-      city: 'Madrid',
-      tier: 'gold',
-    });
-  });
-
-  it('erases values with empty cells under --empty-clears', async () => {
-    await load('email,name,city\nana@example.com,Ana,Madrid\n');
-    await load('email,city\nana@example.com,\n', { emptyClears: true });
-    expect((await service.get('ana@example.com')).attributes).toEqual({
-      email: 'ana@example.com',
-      name: 'Ana',
-    });
-  });
-
-  it('merges repeated keys within one file, later values winning', async () => {
-    const result = await load('email,city,tier\na@x.com,Madrid,gold\nA@X.com,Sevilla,\n');
-    expect(result).toMatchObject({ created: 1, updated: 1, rejected: 0 });
-    expect((await service.get('a@x.com')).attributes).toMatchObject({
-      city: 'Sevilla',
-      tier: 'gold',
-    });
-  });
-
-  it('rejects rows that do not fit the catalog, with line numbers, and keeps the good rows', async () => {
-    await load('email,total_spend,joined\nseed@x.com,1,2020-01-01\n');
-    const result = await load(
-      'email,total_spend,joined\n' +
-        'a@x.com,12,2024-01-01\n' +
-        'b@x.com,"12,5",2024-01-01\n' +
-        ',3,2024-01-01\n' +
-        'c@x.com,4\n' +
-        'd@x.com,5,2024-02-30\n' +
-        'e@x.com,6,2024-02-29\n',
-    );
-    expect(result).toMatchObject({ created: 2, updated: 0, rejected: 4 });
-    expect(result.errors).toEqual([
-      { line: 3, message: 'total_spend: expected a number, got "12,5"' },
-      { line: 4, message: 'email: the key is empty' },
-      { line: 5, message: 'expected 3 fields, found 2' },
-      { line: 6, message: 'joined: expected a date such as 2024-03-01, got "2024-02-30"' },
-    ]);
-  });
-
-  it('honours declared types from a schema and refuses clashes with the catalog', async () => {
-    const result = await load('email,postal\na@x.com,28001\nb@x.com,SW1A 1AA\n', {
-      schema: { postal: 'string' },
-    });
-    expect(result.rejected).toBe(0);
-    await expect(
-      load('email,postal\nc@x.com,1\n', { schema: { postal: 'number' } }),
-    ).rejects.toThrow(/postal: already holds a string, not a number/);
-  });
-
-  it('keeps the key attribute of the first import', async () => {
-    await load('email,id\na@x.com,1\n');
-    await expect(load('id,email\n2,b@x.com\n', { key: 'id' })).rejects.toThrow(
-      /unified on "email"/,
-    );
-  });
-
-  it('reads ";" files, quoted fields with delimiters, quotes and line breaks, CRLF and a BOM', async () => {
-    const text =
-      '\uFEFFemail;note;city\r\n' +
-      'a@x.com;"uno; dos ""tres""\r\nline two";"Madrid"\r\n' +
-      '\r\n' +
-      'b@x.com;plain;Bilbao\r\n';
-    const result = await load(text);
-    expect(result).toMatchObject({ created: 2, rejected: 0 });
-    expect((await service.get('a@x.com')).attributes).toMatchObject({
-      note: 'uno; dos "tres"\r\nline two',
-      city: 'Madrid',
-    });
-    // The BOM is not part of the first column's name.
-    expect((await service.attributes()).map((a) => a.name)).toContain('email');
-  });
-
-  it('names the line of a row after a multi-line quoted field', async () => {
-    const result = await load('email,note\na@x.com,"one\ntwo"\nb@x.com,"x"y\n').catch(
-      (error: unknown) => error,
-    );
-    expect(result).toBeInstanceOf(MalformedFileError);
-    expect((result as MalformedFileError).line).toBe(4);
-  });
-
-  it('writes nothing from a file with an unterminated quote, naming the line', async () => {
-    const promise = load('email,note\na@x.com,ok\nb@x.com,"never closed\nc@x.com,fine\n');
-    await expect(promise).rejects.toThrow(
-      'malformed file: line 3: unterminated quoted field (a " is never closed)',
-    );
-    expect(await service.count()).toBe(0);
-    expect(await service.attributes()).toEqual([]);
-  });
-
-  it('writes nothing from a file with invalid UTF-8, naming the line', async () => {
-    const rows = Array.from({ length: 600 }, (_, i) => `p${i}@x.com,ok`).join('\n');
-    const bytes = Buffer.concat([
-      Buffer.from(`email,name\n${rows}\nbad@x.com,`),
-      Buffer.from([0xc3, 0x28]), // a cut two-byte sequence: Latin-1 "Ã(" mis-saved
-      Buffer.from('\n'),
-    ]);
-    await expect(load(bytes)).rejects.toThrow(/line 602: invalid UTF-8/);
-    expect(await service.count()).toBe(0);
-  });
-
-  it('refuses a header without the key column, and an empty file', async () => {
-    await expect(load('mail,name\na@x.com,Ana\n')).rejects.toThrow(/line 1: no key column "email"/);
-    await expect(load('customer,name\nC1,Ana\n', { key: 'customer' })).resolves.toMatchObject({
-      created: 1,
-    });
-    await get().db.deleteFrom('profile_attributes').execute();
-    await expect(load('')).rejects.toThrow(/line 1: the file is empty/);
-    await expect(load('email,email\na,b\n')).rejects.toThrow(/column "email" appears twice/);
-  });
-
-  it('imports JSON Lines, rejecting non-objects and ill-typed values, and refusing broken JSON', async () => {
-    const result = await load(
-      '{"email":"a@x.com","spend":10,"vip":true,"tags":null}\n' +
-        '\n' +
-        '[1,2]\n' +
-        '{"email":"b@x.com","spend":"lots"}\n' +
-        '{"spend":3}\n' +
-        '{"email":"c@x.com","spend":2.5,"nested":{"a":1}}\n',
-      { format: 'jsonl', schema: { spend: 'number' } },
-    );
-    expect(result.created).toBe(1);
-    expect(result.errors).toEqual([
-      { line: 3, message: 'expected a JSON object' },
-      { line: 4, message: 'spend: expected a number, got "lots"' },
-      { line: 5, message: 'email: the key is missing or empty' },
-      { line: 6, message: 'nested: expected a single value, got a nested object or array' },
-    ]);
-    expect((await service.get('a@x.com')).attributes).toEqual({
-      email: 'a@x.com',
-      spend: 10,
-      vip: true,
-    });
-    await expect(
-      load('{"email":"z@x.com"}\n{"email": oops}\n', { format: 'jsonl' }),
-    ).rejects.toThrow(/line 2: not valid JSON/);
-    expect(await service.count()).toBe(1);
-  });
-
-  it('finds profiles by text in the key or any value', async () => {
-    await load('email,city\nana@x.com,Madrid\nbob@y.com,León\n');
-    expect((await service.search('MADR')).map((p) => p.key)).toEqual(['ana@x.com']);
-    expect((await service.search('@y.com')).map((p) => p.key)).toEqual(['bob@y.com']);
-    await expect(service.get('nobody@x.com')).rejects.toThrow(/profile nobody@x.com was not found/);
-    await expect(service.search('  ')).rejects.toBeInstanceOf(ValidationError);
-  });
-});

@@ -1,34 +1,30 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { isoNow, type Clock } from '../shared/clock.js';
 import { ValidationError } from '../shared/errors.js';
 import {
   attributeNameProblem,
-  coerceJson,
-  CoerceFailure,
-  encodeText,
-  jsonString,
   defaultKeyAttribute,
   describeType,
-  inferJsonType,
-  inferTextType,
-  normaliseKey,
   type Attribute,
   type AttributeType,
-  type AttributeValue,
 } from './attributes.js';
+import {
+  RowEncoder,
+  type EncoderSettings,
+  type EncoderSummary,
+  type ImportFormat,
+  type ImportRowError,
+  type RowBatch,
+} from './import-rows.js';
+import type { EncoderWorkerData, FromEncoder, ToEncoder } from './import-worker.js';
 import { ProfileIdSource } from './profile-ids.js';
 import type { ProfileStore, ProfileUpsert } from './profile-store.js';
-import {
-  MalformedFileError,
-  decodeUtf8,
-  readCsv,
-  readJsonLines,
-  type ByteSource,
-  type CsvRecord,
-  type JsonRecord,
-} from './readers.js';
+import { MalformedFileError, type ByteSource } from './readers.js';
 
-export const importFormats = ['csv', 'jsonl'] as const;
-export type ImportFormat = (typeof importFormats)[number];
+export { importFormats, MAX_REPORTED_ERRORS } from './import-rows.js';
+export type { ImportFormat, ImportRowError } from './import-rows.js';
 
 export interface ImportOptions {
   /** `csv` (default) or `jsonl`. */
@@ -41,12 +37,11 @@ export interface ImportOptions {
   emptyClears?: boolean;
   /** Profiles per INSERT statement. */
   batchSize?: number;
-}
-
-/** One rejected row and why. */
-export interface ImportRowError {
-  line: number;
-  message: string;
+  /**
+   * Whether to parse and type-check in a worker thread while this one writes (the results are
+   * the same). By default a source larger than a few megabytes goes to a worker.
+   */
+  worker?: boolean;
 }
 
 /** What an import did; the shape `profiles import --json` prints. */
@@ -58,10 +53,6 @@ export interface ImportResult {
   errors: ImportRowError[];
 }
 
-/** Rejected rows reported one by one; beyond this only the count grows, so memory stays flat. */
-export const MAX_REPORTED_ERRORS = 1000;
-/** Rows read before the types of new attributes are decided from their values. */
-const INFERENCE_SAMPLE = 1000;
 const DEFAULT_BATCH = 500;
 
 /**
@@ -90,21 +81,44 @@ export async function importProfiles(
   }
   return store.withTransaction(async (tx) => {
     const now = isoNow(clock);
-    const catalog = new Map((await tx.attributes()).map((a) => [a.name, a]));
+    const stored = await tx.attributes();
+    const catalog = new Map(stored.map((a) => [a.name, a]));
     const keyName = chooseKey(catalog, options.key);
     checkDeclared(catalog, declared, keyName);
-    const run = new ImportRun(tx, catalog, declared, keyName, options, clock, now);
+    const settings: EncoderSettings = {
+      catalog: stored,
+      declared,
+      keyName,
+      batchSize: options.batchSize ?? DEFAULT_BATCH,
+      emptyClears: options.emptyClears ?? false,
+    };
     const before = await tx.count();
-    const decoded = decodeUtf8(source);
-    if ((options.format ?? 'csv') === 'csv') await run.csv(readCsv(decoded));
-    else await run.jsonLines(readJsonLines(decoded));
-    await run.finish();
+    const ids = new ProfileIdSource(clock);
+    const write = (batch: RowBatch): Promise<void> => {
+      const rows: ProfileUpsert[] = new Array<ProfileUpsert>(batch.keys.length);
+      for (let i = 0; i < rows.length; i++) {
+        rows[i] = {
+          id: ids.next(),
+          key: batch.keys[i] as string,
+          document: batch.documents[i] as string,
+        };
+      }
+      return tx.upsertMany(rows, now);
+    };
+    const summary = await encodeSource(
+      source,
+      options.format ?? 'csv',
+      settings,
+      write,
+      options.worker,
+    );
+    await tx.addAttributes(summary.added, now);
     const created = (await tx.count()) - before;
     return {
       created,
-      updated: run.accepted - created,
-      rejected: run.rejected,
-      errors: run.errors,
+      updated: summary.accepted - created,
+      rejected: summary.rejected,
+      errors: summary.errors,
     };
   });
 }
@@ -156,252 +170,173 @@ function checkDeclared(
     throw ValidationError.fromIssues('the schema clashes with the stored attributes', issues);
 }
 
-/** The state of one import: types, the current batch, counts. */
-class ImportRun {
-  accepted = 0;
-  rejected = 0;
-  readonly errors: ImportRowError[] = [];
-  private batch = new Map<string, ProfileUpsert>();
-  private readonly added: Attribute[] = [];
-  private readonly batchSize: number;
-  private readonly emptyClears: boolean;
-  private readonly ids: ProfileIdSource;
+/** Sources larger than this are parsed in a worker thread (unless `worker` says otherwise). */
+const WORKER_THRESHOLD_BYTES = 4 << 20;
+/** Chunks sent to the worker and not yet taken by it. */
+const CHUNKS_IN_FLIGHT = 8;
 
-  constructor(
-    private readonly store: ProfileStore,
-    private readonly catalog: Map<string, Attribute>,
-    private readonly declared: Record<string, AttributeType>,
-    private readonly keyName: string,
-    options: ImportOptions,
-    private readonly clock: Clock,
-    private readonly now: string,
-  ) {
-    this.batchSize = options.batchSize ?? DEFAULT_BATCH;
-    this.emptyClears = options.emptyClears ?? false;
-    this.ids = new ProfileIdSource(clock);
-    if (!catalog.has(keyName) || !catalog.get(keyName)?.isKey) {
-      this.define(keyName, 'string', true);
-    }
-  }
-
-  /** The type `name` has, deciding it (declared, else inferred from `sample`) when new. */
-  private typeOf(name: string, infer: () => AttributeType): AttributeType {
-    const known = this.catalog.get(name);
-    if (known) return known.type;
-    return this.define(name, this.declared[name] ?? infer(), false);
-  }
-
-  private define(name: string, type: AttributeType, isKey: boolean): AttributeType {
-    const attribute = { name, type, isKey };
-    this.catalog.set(name, attribute);
-    this.added.push(attribute);
-    return type;
-  }
-
-  async csv(records: AsyncIterable<CsvRecord[]>): Promise<void> {
-    const iterator = records[Symbol.asyncIterator]();
-    let pending: CsvRecord[] = [];
-    // Gather the header and a sample of rows, from which new columns get their types.
-    while (pending.length < INFERENCE_SAMPLE + 1) {
+/**
+ * Runs the RowEncoder over `source`, on this thread or in a worker, writing each of its batches
+ * with `write`; returns its summary. A malformed file throws here, as it would inline.
+ */
+async function encodeSource(
+  source: ByteSource,
+  format: ImportFormat,
+  settings: EncoderSettings,
+  write: (batch: RowBatch) => Promise<void>,
+  worker: boolean | undefined,
+): Promise<EncoderSummary> {
+  const iterator = source[Symbol.asyncIterator]();
+  const head: (Uint8Array | string)[] = [];
+  let ended = false;
+  if (worker === undefined) {
+    // Small sources are not worth a thread: read ahead a little to see which this one is.
+    let size = 0;
+    while (size < WORKER_THRESHOLD_BYTES) {
       const next = await iterator.next();
-      if (next.done) break;
-      pending.push(...next.value);
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      head.push(next.value);
+      size += next.value.length;
     }
-    const header = pending[0];
-    if (!header) throw new MalformedFileError(1, 'the file is empty (expected a header row)');
-    pending = pending.slice(1);
-    const names = this.readHeader(header);
-    const keyIndex = names.indexOf(this.keyName);
-    const members = names.map((name) => `${JSON.stringify(name)}:`);
-    const types: (AttributeType | undefined)[] = names.map((name, column) => {
-      if (this.catalog.has(name) || this.declared[name]) return this.typeOf(name, () => 'string');
-      const values: string[] = [];
-      for (const record of pending) {
-        const text = record.fields[column]?.trim();
-        if (text) values.push(text);
+    worker = !ended;
+  }
+  async function* chunks(): AsyncGenerator<Uint8Array | string> {
+    try {
+      yield* head.splice(0);
+      if (ended) return;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        yield next.value;
       }
-      // Without any value yet, the column's first value decides (see row()).
-      return values.length > 0 ? this.typeOf(name, () => inferTextType(values)) : undefined;
-    });
-    const row = (record: CsvRecord): void => {
-      const fields = record.fields;
-      if (fields.length !== names.length) {
-        this.reject(record.line, `expected ${names.length} fields, found ${fields.length}`);
-        return;
-      }
-      const rawKey = fields[keyIndex]?.trim() ?? '';
-      if (rawKey === '') {
-        this.reject(record.line, `${this.keyName}: the key is empty`);
-        return;
-      }
-      const key = normaliseKey(rawKey);
-      // The JSON document is written directly: far cheaper than building an object per row and
-      // stringifying it (measured at a third of the whole import's time).
-      let document = '{';
-      let problems: string[] | undefined;
-      for (let column = 0; column < names.length; column++) {
-        const member = members[column] as string;
-        if (column === keyIndex) {
-          document += `${document.length > 1 ? ',' : ''}${member}${jsonString(key)}`;
-          continue;
-        }
-        const text = (fields[column] as string).trim();
-        if (text === '') {
-          if (this.emptyClears) document += `${document.length > 1 ? ',' : ''}${member}null`;
-          continue;
-        }
-        let type = types[column];
-        if (type === undefined) {
-          type = this.typeOf(names[column] as string, () => inferTextType([text]));
-          types[column] = type;
-        }
-        const encoded = encodeText(text, type);
-        if (encoded instanceof CoerceFailure) {
-          (problems ??= []).push(`${names[column]}: ${encoded.message}`);
-        } else {
-          document += `${document.length > 1 ? ',' : ''}${member}${encoded}`;
-        }
-      }
-      if (problems) this.reject(record.line, problems.join('; '));
-      else this.accept(key, `${document}}`);
-    };
-    for (const record of pending) {
-      row(record);
-      if (this.batch.size >= this.batchSize) await this.flush();
-    }
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-      for (const record of next.value) {
-        row(record);
-        if (this.batch.size >= this.batchSize) await this.flush();
-      }
+    } finally {
+      await iterator.return?.();
     }
   }
-
-  private readHeader(header: CsvRecord): string[] {
-    const names = header.fields.map((field) => field.trim());
-    const seen = new Set<string>();
-    names.forEach((name, index) => {
-      if (name === '') throw new MalformedFileError(header.line, `column ${index + 1} has no name`);
-      const problem = attributeNameProblem(name);
-      if (problem) throw new MalformedFileError(header.line, `column "${name}": ${problem}`);
-      if (seen.has(name))
-        throw new MalformedFileError(header.line, `column "${name}" appears twice`);
-      seen.add(name);
-    });
-    if (!seen.has(this.keyName)) {
-      throw new MalformedFileError(
-        header.line,
-        `no key column "${this.keyName}" (the columns are ${names.map((n) => `"${n}"`).join(', ')}; choose the key with --key)`,
-      );
-    }
-    return names;
-  }
-
-  async jsonLines(records: AsyncIterable<JsonRecord[]>): Promise<void> {
-    const iterator = records[Symbol.asyncIterator]();
-    const pending: JsonRecord[] = [];
-    while (pending.length < INFERENCE_SAMPLE) {
-      const next = await iterator.next();
-      if (next.done) break;
-      pending.push(...next.value);
-    }
-    const samples = new Map<string, unknown[]>();
-    for (const record of pending) {
-      if (!isPlainObject(record.value)) continue;
-      for (const [name, value] of Object.entries(record.value)) {
-        if (value === null || value === '' || this.catalog.has(name)) continue;
-        let values = samples.get(name);
-        if (!values) samples.set(name, (values = []));
-        values.push(value);
-      }
-    }
-    const row = (record: JsonRecord): void => {
-      const value = record.value;
-      if (!isPlainObject(value)) {
-        this.reject(record.line, 'expected a JSON object');
-        return;
-      }
-      const rawKey = value[this.keyName];
-      if (typeof rawKey !== 'string' || rawKey.trim() === '') {
-        this.reject(
-          record.line,
-          rawKey === undefined || rawKey === null || rawKey === ''
-            ? `${this.keyName}: the key is missing or empty`
-            : `${this.keyName}: expected a string key`,
-        );
-        return;
-      }
-      const key = normaliseKey(rawKey);
-      const attributes: Record<string, AttributeValue | null> = {};
-      let problems: string[] | undefined;
-      for (const [name, raw] of Object.entries(value)) {
-        if (name === this.keyName) {
-          attributes[name] = key;
-          continue;
-        }
-        const nameProblem = attributeNameProblem(name);
-        if (nameProblem) {
-          (problems ??= []).push(`${JSON.stringify(name)}: ${nameProblem}`);
-          continue;
-        }
-        if (raw === null || (typeof raw === 'string' && raw.trim() === '')) {
-          if (this.emptyClears) attributes[name] = null;
-          continue;
-        }
-        const type = this.typeOf(name, () => inferJsonType(samples.get(name) ?? [raw]));
-        const result = coerceJson(raw, type);
-        if ('error' in result) (problems ??= []).push(`${name}: ${result.error}`);
-        else if (result.value !== undefined) attributes[name] = result.value;
-      }
-      if (problems) this.reject(record.line, problems.join('; '));
-      else this.accept(key, JSON.stringify(attributes));
-    };
-    for (const record of pending) {
-      row(record);
-      if (this.batch.size >= this.batchSize) await this.flush();
-    }
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-      for (const record of next.value) {
-        row(record);
-        if (this.batch.size >= this.batchSize) await this.flush();
-      }
-    }
-  }
-
-  /** Queues a good row (its attributes as a JSON object text) for the next batch. */
-  private accept(key: string, document: string): void {
-    this.accepted++;
-    const existing = this.batch.get(key);
-    if (existing) {
-      // PostgreSQL refuses to upsert one key twice in a statement: merge repeats here, later wins.
-      const merged = {
-        ...(JSON.parse(existing.document) as object),
-        ...(JSON.parse(document) as object),
-      };
-      existing.document = JSON.stringify(merged);
-    } else {
-      this.batch.set(key, { id: this.ids.next(), key, document });
-    }
-  }
-
-  private reject(line: number, message: string): void {
-    this.rejected++;
-    if (this.errors.length < MAX_REPORTED_ERRORS) this.errors.push({ line, message });
-  }
-
-  private async flush(): Promise<void> {
-    if (this.batch.size === 0) return;
-    const rows = [...this.batch.values()];
-    this.batch = new Map();
-    await this.store.upsertMany(rows, this.now);
-  }
-
-  async finish(): Promise<void> {
-    await this.flush();
-    await this.store.addAttributes(this.added, this.now);
-  }
+  if (worker) return encodeInWorker(chunks(), format, settings, write);
+  const encoder = new RowEncoder(settings, write);
+  await encoder.encode(chunks(), format);
+  return encoder.summary();
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+// The worker module sits next to this one: `.js` once compiled; `.ts` under tsx and vitest, where
+// the worker loads the sources with tsx's require API (transformed on the worker's own thread: no
+// extra loader thread, which would cost memory).
+const workerModule = new URL(
+  `./import-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
+  import.meta.url,
+);
+const WORKER_BOOT = `
+const { workerData } = require('node:worker_threads');
+if (workerData.tsx) require(workerData.tsx).require(workerData.module, workerData.module);
+else import(workerData.module).catch((error) => setImmediate(() => { throw error; }));
+`;
+
+async function encodeInWorker(
+  chunks: AsyncIterable<Uint8Array | string>,
+  format: ImportFormat,
+  settings: EncoderSettings,
+  write: (batch: RowBatch) => Promise<void>,
+): Promise<EncoderSummary> {
+  const data: EncoderWorkerData = { settings, format };
+  const worker = new Worker(WORKER_BOOT, {
+    eval: true,
+    // A small young generation keeps the extra thread's memory down; it has time to spare.
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
+    workerData: {
+      ...(workerModule.pathname.endsWith('.ts')
+        ? {
+            module: fileURLToPath(workerModule),
+            tsx: createRequire(import.meta.url).resolve('tsx/cjs/api'),
+          }
+        : { module: workerModule.href }),
+      segsyncImportEncoder: data,
+    },
+  });
+  const inbox: FromEncoder[] = [];
+  let failure: Error | undefined;
+  let exited = false;
+  let wake: (() => void) | undefined;
+  const signal = () => {
+    const waiting = wake;
+    wake = undefined;
+    waiting?.();
+  };
+  worker.on('message', (message: FromEncoder) => {
+    inbox.push(message);
+    signal();
+  });
+  worker.on('error', (error) => {
+    failure ??= error;
+    signal();
+  });
+  worker.on('exit', () => {
+    exited = true;
+    signal();
+  });
+  const post = (message: ToEncoder, transfer?: ArrayBuffer[]) =>
+    worker.postMessage(message, transfer);
+
+  // Feed the file's bytes, at most CHUNKS_IN_FLIGHT ahead of the worker.
+  let inFlight = 0;
+  let stopped = false;
+  let taken: (() => void) | undefined;
+  void (async () => {
+    for await (const chunk of chunks) {
+      while (inFlight >= CHUNKS_IN_FLIGHT && !stopped) await new Promise<void>((r) => (taken = r));
+      if (stopped) return;
+      if (typeof chunk === 'string') post({ type: 'chunk', data: chunk });
+      else {
+        // A copy of its own to hand over: the chunk may be a view into a larger, shared buffer.
+        const copy = new Uint8Array(chunk);
+        post({ type: 'chunk', data: copy }, [copy.buffer]);
+      }
+      inFlight++;
+    }
+    post({ type: 'end' });
+  })().catch((error: unknown) => {
+    failure ??= error instanceof Error ? error : new Error(String(error));
+    signal();
+  });
+
+  try {
+    for (;;) {
+      const message = inbox.shift();
+      if (message === undefined) {
+        if (failure !== undefined) throw failure;
+        if (exited) throw new Error('the import worker stopped before the end of the file');
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      switch (message.type) {
+        case 'pull': {
+          inFlight--;
+          const waiting = taken;
+          taken = undefined;
+          waiting?.();
+          break;
+        }
+        case 'batch':
+          // Let the worker prepare the next batch while this one is written.
+          post({ type: 'ack' });
+          await write(message);
+          break;
+        case 'done':
+          return message.summary;
+        case 'malformed':
+          throw new MalformedFileError(message.line, message.detail);
+        case 'failed': {
+          const error = new Error(message.message);
+          if (message.stack) error.stack = message.stack;
+          throw error;
+        }
+      }
+    }
+  } finally {
+    stopped = true;
+    taken?.();
+    // The feeding loop is not awaited: it stops at its next chunk and has nothing left to report.
+    await worker.terminate();
+  }
 }

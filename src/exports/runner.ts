@@ -298,7 +298,9 @@ class RunExecution {
   private async deliverMembers(planned: EmailSet, sentBefore: EmailSet): Promise<void> {
     this.emit('sending', true);
     const { destination, session } = this.opened;
-    const queue = new HandoffQueue<Outgoing[]>(2);
+    // One full request waits while another is in flight and a third fills: enough to keep the
+    // sender busy, and each holds up to 6 MB, so no more.
+    const queue = new HandoffQueue<Outgoing[]>(1);
     const sender = (async () => {
       try {
         for (let group = await queue.take(); group; group = await queue.take()) {

@@ -2,8 +2,13 @@ import { parseDate, type AttributeType } from '../profiles/attributes.js';
 import type { Issue } from '../shared/errors.js';
 import { ValidationError } from '../shared/errors.js';
 import {
+  booleanOperators,
+  dateOperators,
   MAX_RULE_DEPTH,
+  orderOperators,
   parseRuleShape,
+  presenceOperators,
+  stringOperators,
   type Condition,
   type Operator,
   type Rule,
@@ -154,48 +159,12 @@ async function resolveNode(
   return resolveCondition(node, path, context, issues);
 }
 
+// Which operators fit which attribute type, built from the operator groups of rule.ts.
 const TYPE_OPERATORS: Record<AttributeType, readonly Operator[]> = {
-  string: [
-    'equals',
-    'not_equals',
-    'contains',
-    'not_contains',
-    'starts_with',
-    'ends_with',
-    'in',
-    'not_in',
-    'is_empty',
-    'is_not_empty',
-  ],
-  number: [
-    'equals',
-    'not_equals',
-    'in',
-    'not_in',
-    'greater_than',
-    'greater_or_equal',
-    'less_than',
-    'less_or_equal',
-    'between',
-    'is_empty',
-    'is_not_empty',
-  ],
-  boolean: ['equals', 'not_equals', 'is_true', 'is_false', 'is_empty', 'is_not_empty'],
-  date: [
-    'equals',
-    'not_equals',
-    'greater_than',
-    'greater_or_equal',
-    'less_than',
-    'less_or_equal',
-    'between',
-    'before',
-    'after',
-    'within_last_days',
-    'not_within_last_days',
-    'is_empty',
-    'is_not_empty',
-  ],
+  string: [...stringOperators, ...presenceOperators],
+  number: ['equals', 'not_equals', 'in', 'not_in', ...orderOperators, ...presenceOperators],
+  boolean: ['equals', 'not_equals', ...booleanOperators, ...presenceOperators],
+  date: ['equals', 'not_equals', ...orderOperators, ...dateOperators, ...presenceOperators],
 };
 
 const TYPE_NAMES: Record<AttributeType, string> = {

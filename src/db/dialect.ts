@@ -105,6 +105,41 @@ export function mergeJsonDocuments(
     : sql`jsonb_strip_nulls(${sql.ref(stored)} || ${sql.ref(incoming)})`;
 }
 
+/**
+ * Whether `merged` (a mergeJsonDocuments result) differs from the document in the `stored` column.
+ * PostgreSQL compares jsonb values. SQLite compares the text, which suits json_patch: it writes
+ * the stored members in their stored order with their values' text untouched (numbers and string
+ * escapes as they were written) and appends new members after them, so merging values a document
+ * already holds gives back its very text; anything else differs. A merge that only drops JSON
+ * nulls the stored document kept differs too, on both: jsonNullsOnlyDifference tells those apart.
+ */
+export function jsonDocumentChanged(
+  merged: Expression<unknown>,
+  stored: string,
+): RawBuilder<boolean> {
+  // The same SQL on both dialects (SQLite has `is distinct from` since 3.39); neither side is NULL.
+  return sql`(${merged} is distinct from ${sql.ref(stored)})`;
+}
+
+/**
+ * Whether `merged` (a mergeJsonDocuments result) holds the same values as the document in the
+ * `stored` column once that document's JSON nulls are read as absent, as readers read them: a
+ * freshly inserted document may keep nulls (`--empty-clears`), and merging into it drops them
+ * although no value changed. Costs a second merge on SQLite when the stored text holds `null`
+ * at all; ask it only of documents jsonDocumentChanged already found different.
+ */
+export function jsonNullsOnlyDifference(
+  dialect: SqlDialect,
+  merged: Expression<unknown>,
+  stored: string,
+): RawBuilder<boolean> {
+  const column = sql.ref(stored);
+  // Patching a document with itself drops its null members and rewrites nothing else.
+  return dialect === 'sqlite'
+    ? sql`(instr(${column}, 'null') > 0 and ${merged} = json_patch(${column}, ${column}))`
+    : sql`(${merged} = jsonb_strip_nulls(${column}))`;
+}
+
 /** The JSON document in `column` as text, for plain-text search inside it. */
 export function jsonDocumentText(dialect: SqlDialect, column: string): RawBuilder<string> {
   return dialect === 'sqlite' ? sql`${sql.ref(column)}` : sql`(${sql.ref(column)})::text`;

@@ -242,6 +242,109 @@ for (const worker of [false, true])
       expect(await service.count()).toBe(2214);
     });
 
+    /** Each profile's updated_at, by key. */
+    const updatedAts = async (): Promise<Record<string, string>> => {
+      const rows = await get().db.selectFrom('profiles').select(['key', 'updated_at']).execute();
+      return Object.fromEntries(rows.map((row) => [row.key, row.updated_at]));
+    };
+    /** Moves the clock on and returns the new time, as imports stamp it. */
+    const tick = (): string => {
+      clock.advance(60_000);
+      return clock.now().toISOString();
+    };
+
+    it('moves updated_at only when an import changes a value', async () => {
+      const file =
+        'email,name,city,spend,vip,joined\n' +
+        'ana@x.com,Ana,Madrid,12.50,yes,2024-03-01\n' +
+        'bob@x.com,"Bob ""B"" Lee",León,0.1,no,2023-12-31T10:00:00Z\n' +
+        'carl@x.com,Carl,,-3,,\n';
+      const first = tick();
+      expect(await load(file)).toMatchObject({ created: 3, updated: 0, rejected: 0 });
+      const all = (at: string) => ({ 'ana@x.com': at, 'bob@x.com': at, 'carl@x.com': at });
+      expect(await updatedAts()).toEqual(all(first));
+
+      // The same file again: every row matches a profile (the counts say so), none changes.
+      tick();
+      expect(await load(file)).toEqual({ created: 0, updated: 3, rejected: 0, errors: [] });
+      expect(await updatedAts()).toEqual(all(first));
+
+      // Some of the columns, in another order and with keys written differently: same values.
+      tick();
+      const subset = 'city,spend,email\nMadrid,12.5,ANA@x.com\nLeón,0.10,bob@x.com\n';
+      expect(await load(subset)).toMatchObject({ created: 0, updated: 2, rejected: 0 });
+      expect(await updatedAts()).toEqual(all(first));
+
+      // One changed value moves that profile only; a new attribute counts as a change too.
+      const changed = tick();
+      expect(
+        await load('email,city,spend\nana@x.com,Sevilla,12.5\nbob@x.com,León,0.1\n'),
+      ).toMatchObject({ created: 0, updated: 2 });
+      expect(await updatedAts()).toEqual({ ...all(first), 'ana@x.com': changed });
+      const added = tick();
+      await load('email,tier\ncarl@x.com,gold\n');
+      expect(await updatedAts()).toEqual({
+        'ana@x.com': changed,
+        'bob@x.com': first,
+        'carl@x.com': added,
+      });
+      const ana = await service.get('ana@x.com');
+      expect(ana).toMatchObject({ createdAt: first, updatedAt: changed });
+      expect(ana.attributes).toMatchObject({ city: 'Sevilla', spend: 12.5, name: 'Ana' });
+    });
+
+    it('keeps updated_at when JSON Lines bring back the same values in another key order', async () => {
+      const first = tick();
+      await load('email,name,spend,vip,joined\nana@x.com,Ana,12.5,true,2024-03-01\n');
+      tick();
+      const result = await load(
+        '{"joined":"2024-03-01","vip":true,"spend":12.5,"email":"Ana@X.com","name":"Ana"}\n' +
+          '{"email":"ana@x.com","spend":12.5}\n',
+        { format: 'jsonl' },
+      );
+      // Two rows for the one profile: both count as updates, as repeated keys always have.
+      expect(result).toMatchObject({ created: 0, updated: 2, rejected: 0 });
+      expect(await updatedAts()).toEqual({ 'ana@x.com': first });
+      const changed = tick();
+      await load('{"email":"ana@x.com","vip":false}\n', { format: 'jsonl' });
+      expect(await updatedAts()).toEqual({ 'ana@x.com': changed });
+    });
+
+    it('keeps updated_at under --empty-clears when nothing changes; an erased value moves it', async () => {
+      const file = 'email,name,city\nana@x.com,Ana,\nbob@x.com,Bob,Leeds\n';
+      const first = tick();
+      await load(file, { emptyClears: true });
+      // A fresh profile keeps the empty cell as a null; merging into it drops that null.
+      const stored = await get()
+        .db.selectFrom('profiles')
+        .select('attributes')
+        .where('key', '=', 'ana@x.com')
+        .executeTakeFirstOrThrow();
+      const document: unknown =
+        typeof stored.attributes === 'string' ? JSON.parse(stored.attributes) : stored.attributes;
+      expect(document).toHaveProperty('city', null);
+
+      tick();
+      expect(await load(file, { emptyClears: true })).toMatchObject({ created: 0, updated: 2 });
+      expect(await updatedAts()).toEqual({ 'ana@x.com': first, 'bob@x.com': first });
+      tick();
+      await load(file, { emptyClears: true });
+      expect(await updatedAts()).toEqual({ 'ana@x.com': first, 'bob@x.com': first });
+      expect((await service.get('ana@x.com')).attributes).toEqual({
+        email: 'ana@x.com',
+        name: 'Ana',
+      });
+
+      // An empty cell for a value the profile does not hold changes nothing; one it holds does.
+      const erased = tick();
+      await load('email,city\nana@x.com,\nbob@x.com,\n', { emptyClears: true });
+      expect(await updatedAts()).toEqual({ 'ana@x.com': first, 'bob@x.com': erased });
+      expect((await service.get('bob@x.com')).attributes).toEqual({
+        email: 'bob@x.com',
+        name: 'Bob',
+      });
+    });
+
     it('finds profiles by text in the key or any value', async () => {
       await load('email,city\nana@x.com,Madrid\nbob@y.com,León\n');
       expect((await service.search('MADR')).map((p) => p.key)).toEqual(['ana@x.com']);

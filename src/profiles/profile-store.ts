@@ -2,7 +2,9 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import {
   dialectOf,
+  jsonDocumentChanged,
   jsonDocumentText,
+  jsonNullsOnlyDifference,
   lowerAscii,
   mergeJsonDocuments,
   textContains,
@@ -95,9 +97,11 @@ export class ProfileStore {
 
   /**
    * Inserts new profiles and merges the rest into the stored ones (per attribute: incoming values
-   * win, stored values the row does not mention stay). Keys must be unique within one call. On
-   * SQLite this writes through the connection's own handle: call it inside withTransaction (as
-   * imports do), so no other query can interleave with the bulk write.
+   * win, stored values the row does not mention stay). A stored profile's `updated_at` becomes
+   * `now` only when the merge changes one of its values, so it tells which profiles changed since
+   * a given time: re-importing values already stored leaves the row unwritten. Keys must be unique
+   * within one call. On SQLite this writes through the connection's own handle: call it inside
+   * withTransaction (as imports do), so no other query can interleave with the bulk write.
    */
   async upsertMany(rows: readonly ProfileUpsert[], now: string): Promise<void> {
     if (rows.length === 0) return;
@@ -134,12 +138,26 @@ export class ProfileStore {
     return this.db
       .insertInto('profiles')
       .values(Array.from({ length: count }, () => placeholder))
-      .onConflict((oc) =>
-        oc.column('key').doUpdateSet({
-          attributes: mergeJsonDocuments(dialect, 'profiles.attributes', 'excluded.attributes'),
-          updated_at: (eb) => eb.ref('excluded.updated_at'),
-        }),
-      );
+      .onConflict((oc) => {
+        const merged = mergeJsonDocuments(dialect, 'profiles.attributes', 'excluded.attributes');
+        return (
+          oc
+            .column('key')
+            .doUpdateSet({
+              attributes: merged,
+              // A merge that only drops the nulls a fresh document kept changes no value.
+              updated_at: (eb) =>
+                eb
+                  .case()
+                  .when(jsonNullsOnlyDifference(dialect, merged, 'profiles.attributes'))
+                  .then(eb.ref('profiles.updated_at'))
+                  .else(eb.ref('excluded.updated_at'))
+                  .end(),
+            })
+            // A row the merge leaves as it is stays unwritten, its updated_at with it.
+            .where(jsonDocumentChanged(merged, 'profiles.attributes'))
+        );
+      });
   }
 
   async findByKey(key: string): Promise<Profile | undefined> {

@@ -6,6 +6,8 @@ import { destinations } from './destinations/registry.js';
 import { ExportService, type ExportSources } from './exports/export-service.js';
 import { ExportStore } from './exports/export-store.js';
 import { ExportRunner } from './exports/runner.js';
+import { LedgerStore } from './exports/ledger-store.js';
+import { MemberStore } from './exports/member-store.js';
 import { RunStore } from './exports/run-store.js';
 import { ExportWorker, newWorkerId } from './exports/worker.js';
 import { ProfileStore } from './profiles/profile-store.js';
@@ -75,7 +77,9 @@ export async function createApp(options: AppOptions): Promise<App> {
   const connectionStore = new ConnectionStore(db);
   const exportStore = new ExportStore(db);
   const runStore = new RunStore(db);
+  const ledgerStore = new LedgerStore(db);
   const segmentStore = new SegmentStore(db);
+  const memberStore = new MemberStore(db, segmentStore);
   const profileStore = new ProfileStore(db);
   const profiles = new ProfileService(profileStore, clock);
   // A segment an export uses cannot be deleted; the refusal names the exports.
@@ -94,8 +98,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     connectionUsers: (id) => exportStore.usersOfConnection(id),
   });
   const sources: ExportSources = {
-    countMembers: (ids) => segmentStore.countMembers(ids),
-    iterateMembers: (ids, { batchSize }) => segmentStore.iterateMembers(ids, batchSize),
+    countMembers: (ids) => memberStore.countMembers(ids),
+    iterateMembers: (ids, options) => memberStore.iterateMembers(ids, options),
     missingSegments: async (ids) => {
       const found = await Promise.all(ids.map((id) => segmentStore.get(id)));
       return ids.filter((_, index) => !found[index]);
@@ -105,6 +109,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const exports = new ExportService({
     exports: exportStore,
     runs: runStore,
+    ledger: ledgerStore,
     connections,
     sources,
     clock,
@@ -112,6 +117,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const workerId = newWorkerId();
   const runner = new ExportRunner({
     runs: runStore,
+    ledger: ledgerStore,
     members: sources,
     loadSettings: (run) => exports.settingsForRun(run),
     openDestination: async (settings) => {

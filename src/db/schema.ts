@@ -100,6 +100,8 @@ export interface ExportsTable {
   created_by: string;
   created_at: string;
   updated_at: string;
+  /** Fingerprint of the settings the ledger's payloads were built with (migration 0006). */
+  ledger_settings: string | null;
 }
 
 export interface ExportSegmentsTable {
@@ -169,6 +171,10 @@ export interface ExportLedgerTable {
   email: string;
   hash: string;
   delivered_at: string;
+  /** The profile the contact was built from; null once none maps to it (mirror removes it). */
+  profile_id: string | null;
+  /** The profile's updated_at the payload was built from; null: check again. */
+  seen: string | null;
 }
 
 export interface Database {

@@ -15,6 +15,7 @@ import {
 import type { ExportRecord, ExportStore } from './export-store.js';
 import { EmailSet } from './email-set.js';
 import { hashPayload } from './payload-hash.js';
+import type { LedgerStore } from './ledger-store.js';
 import type { MemberSource, RunSettings } from './runner.js';
 import { isFinal, type RunStatus } from './run-states.js';
 import type { ProblemRow, RunRow, RunStore } from './run-store.js';
@@ -95,6 +96,7 @@ export type RunTrigger = (typeof runTriggers)[number];
 export interface ExportServiceDeps {
   exports: ExportStore;
   runs: RunStore;
+  ledger: LedgerStore;
   connections: ExportConnections;
   sources: ExportSources;
   clock: Clock;
@@ -196,7 +198,7 @@ export class ExportService {
     if (data.segmentIds !== undefined) await this.checkSources(segmentIds, undefined);
     await this.deps.exports.update(id, changes, data.segmentIds);
     // The ledger says what reached the old list; for a new list, everything is new.
-    if (changes.list_id !== undefined) await this.deps.runs.forgetAllDelivered(id);
+    if (changes.list_id !== undefined) await this.deps.ledger.forgetAllDelivered(id);
     return { export: toView(await this.record(id)), warnings };
   }
 
@@ -262,8 +264,9 @@ export class ExportService {
     const seen = new EmailSet();
     for await (const profiles of this.deps.sources.iterateMembers(record.segment_ids, {
       batchSize: 2_000,
+      exportId: record.id,
+      onlyDue: false,
     })) {
-      const payloads = new Map<string, string>();
       for (const profile of profiles) {
         preview.members += 1;
         const mapped = mapContact(profile.attributes, mapping, opened.destination);
@@ -275,19 +278,21 @@ export class ExportService {
         }
         seen.add(mapped.contact.email);
         preview.warnings += mapped.warnings.length;
-        payloads.set(mapped.contact.email, opened.session.encodeContact(mapped.contact));
-      }
-      const delivered = await this.deps.runs.deliveredHashes(record.id, [...payloads.keys()]);
-      for (const [email, payload] of payloads) {
-        if (delivered.get(email) === hashPayload(payload, record.list_id)) preview.unchanged += 1;
-        else {
+        const payload = opened.session.encodeContact(mapped.contact);
+        const { delivered } = profile;
+        if (
+          delivered?.email === mapped.contact.email &&
+          delivered.hash === hashPayload(payload, record.list_id)
+        ) {
+          preview.unchanged += 1;
+        } else {
           preview.would_upsert += 1;
           if (preview.sample.length < sampleSize) preview.sample.push(JSON.parse(payload));
         }
       }
     }
     if (record.mode === 'mirror') {
-      preview.would_remove = await this.deps.runs.countDeliveredOutside(record.id, seen);
+      preview.would_remove = await this.deps.ledger.countDeliveredOutside(record.id, seen);
     }
     return preview;
   }

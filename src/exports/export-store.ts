@@ -1,7 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, ExportsTable } from '../db/schema.js';
 
-export type ExportRow = Selectable<ExportsTable>;
+// ledger_settings belongs to the ledger (ledger-store.ts), not to the export's definition.
+export type ExportRow = Omit<Selectable<ExportsTable>, 'ledger_settings'>;
 export interface ExportRecord extends ExportRow {
   segment_ids: string[];
 }

@@ -1,31 +1,49 @@
 import { describe, expect, it } from 'vitest';
-import { planMembers, planRemovals } from './plan.js';
+import { planMembers, planRemovals, type PlannedMember } from './plan.js';
 
-const m = (email: string, hash: string, profileKey = email) => ({ email, hash, profileKey });
+const m = (
+  email: string,
+  hash: string,
+  profileId = email,
+  delivered: PlannedMember['delivered'] = null,
+): PlannedMember => ({ email, hash, profileId, profileKey: profileId, delivered });
 
 describe('planMembers', () => {
   it('sends new and changed contacts, skips unchanged ones', () => {
-    const delivered = new Map([
-      ['same@x.com', 'h1'],
-      ['changed@x.com', 'old'],
-    ]);
     const plan = planMembers(
-      [m('same@x.com', 'h1'), m('changed@x.com', 'new'), m('new@x.com', 'h3')],
-      delivered,
+      [
+        m('same@x.com', 'h1', 'p1', { email: 'same@x.com', hash: 'h1' }),
+        m('changed@x.com', 'new', 'p2', { email: 'changed@x.com', hash: 'old' }),
+        m('new@x.com', 'h3', 'p3'),
+      ],
+      new Map(),
       new Set(),
-      {
-        full: false,
-      },
+      { full: false },
     );
     expect(plan.upsert.map((x) => x.email)).toEqual(['changed@x.com', 'new@x.com']);
     expect(plan.unchanged.map((x) => x.email)).toEqual(['same@x.com']);
+    expect(plan.givenUp).toEqual([]);
   });
 
   it('sends everything when full', () => {
-    const plan = planMembers([m('same@x.com', 'h1')], new Map([['same@x.com', 'h1']]), new Set(), {
-      full: true,
-    });
+    const plan = planMembers(
+      [m('same@x.com', 'h1', 'p1', { email: 'same@x.com', hash: 'h1' })],
+      new Map(),
+      new Set(),
+      { full: true },
+    );
     expect(plan.upsert).toHaveLength(1);
+  });
+
+  it('gives up the contact of a profile whose email changed, and sends the new one', () => {
+    const plan = planMembers(
+      [m('new@x.com', 'h1', 'p1', { email: 'old@x.com', hash: 'h1' })],
+      new Map(),
+      new Set(),
+      { full: false },
+    );
+    expect(plan.upsert.map((x) => x.email)).toEqual(['new@x.com']);
+    expect(plan.givenUp).toEqual([{ email: 'old@x.com', profileId: 'p1' }]);
   });
 
   it('keeps one contact per email across batches, the first profile winning', () => {
@@ -40,14 +58,26 @@ describe('planMembers', () => {
     expect(second.upsert).toEqual([]);
     expect(second.duplicates.map((d) => d.profileKey)).toEqual(['p2', 'p3']);
   });
+
+  it('leaves an email to the member the ledger holds it for', () => {
+    const held = new Map([['a@x.com', 'p1']]);
+    const plan = planMembers(
+      [m('a@x.com', 'h2', 'p2'), m('a@x.com', 'h', 'p1', { email: 'a@x.com', hash: 'old' })],
+      held,
+      new Set(),
+      { full: false },
+    );
+    expect(plan.duplicates.map((d) => d.profileId)).toEqual(['p2']);
+    expect(plan.upsert.map((d) => d.profileId)).toEqual(['p1']);
+  });
 });
 
 describe('planRemovals', () => {
-  it('removes leavers in mirror mode only', () => {
-    const members = new Set(['stay@x.com']);
-    expect(planRemovals('mirror', ['stay@x.com', 'left@x.com'], (e) => members.has(e))).toEqual([
+  it('removes leavers in mirror mode only, never an email this run planned', () => {
+    const planned = new Set(['claimed@x.com']);
+    expect(planRemovals('mirror', ['claimed@x.com', 'left@x.com'], (e) => planned.has(e))).toEqual([
       'left@x.com',
     ]);
-    expect(planRemovals('upsert', ['stay@x.com', 'left@x.com'], (e) => members.has(e))).toEqual([]);
+    expect(planRemovals('upsert', ['left@x.com'], (e) => planned.has(e))).toEqual([]);
   });
 });

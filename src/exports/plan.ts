@@ -1,8 +1,11 @@
-/** A member after mapping: its normalised email and the hash of the payload it would send. */
+/** A member after mapping: its contact's email and payload hash, and what the ledger holds. */
 export interface PlannedMember {
   email: string;
   profileKey: string;
+  profileId: string;
   hash: string;
+  /** The contact the ledger holds for this profile (email and payload hash), or null. */
+  delivered: { email: string; hash: string } | null;
 }
 
 /** What the planner needs of the set of emails a run already took. */
@@ -16,45 +19,57 @@ export interface MemberPlan<M extends PlannedMember> {
   upsert: M[];
   /** Delivered before with exactly this payload: nothing to send. */
   unchanged: M[];
-  /** A second profile with an email already planned: one contact per email, first one wins. */
+  /**
+   * A second profile with an email another member holds: one contact per email. The member the
+   * ledger holds it for keeps it; otherwise the first one this run planned.
+   */
   duplicates: M[];
+  /** Contacts these profiles delivered under another email: they no longer map to them. */
+  givenUp: { email: string; profileId: string }[];
 }
 
 /**
- * Decides, purely, what to do with a batch of members: `delivered` is the ledger (email -> hash
- * of the payload the destination confirmed) for at least these emails, `planned` the emails this
- * run already took, updated in place. With `full`, everything is sent.
+ * Decides, purely, what to do with a batch of members. `heldBy` maps the emails of this batch
+ * that the ledger holds for a current member to that member's profile id; `planned` is the set of
+ * emails this run already took, updated in place. With `full`, everything is sent.
  */
 export function planMembers<M extends PlannedMember>(
   members: readonly M[],
-  delivered: ReadonlyMap<string, string>,
+  heldBy: ReadonlyMap<string, string>,
   planned: EmailMembership,
   options: { full: boolean },
 ): MemberPlan<M> {
-  const plan: MemberPlan<M> = { upsert: [], unchanged: [], duplicates: [] };
+  const plan: MemberPlan<M> = { upsert: [], unchanged: [], duplicates: [], givenUp: [] };
   for (const member of members) {
-    if (planned.has(member.email)) {
+    const { delivered } = member;
+    if (delivered && delivered.email !== member.email) {
+      plan.givenUp.push({ email: delivered.email, profileId: member.profileId });
+    }
+    const holder = heldBy.get(member.email);
+    if ((holder !== undefined && holder !== member.profileId) || planned.has(member.email)) {
       plan.duplicates.push(member);
       continue;
     }
     planned.add(member.email);
-    if (!options.full && delivered.get(member.email) === member.hash) plan.unchanged.push(member);
+    const same = delivered?.email === member.email && delivered.hash === member.hash;
+    if (same && !options.full) plan.unchanged.push(member);
     else plan.upsert.push(member);
   }
   return plan;
 }
 
 /**
- * The emails a mirror export removes: those it delivered (the ledger) that are no longer members.
- * An upsert export never removes; neither mode touches contacts it did not add.
+ * The emails a mirror export removes, of the ledger's leavers (contacts no member maps to any
+ * more): all but those this run planned. An upsert export never removes; neither mode touches
+ * contacts it did not add.
  */
 export function planRemovals(
   mode: 'upsert' | 'mirror',
-  deliveredEmails: Iterable<string>,
-  isMember: (email: string) => boolean,
+  leavers: Iterable<string>,
+  isPlanned: (email: string) => boolean,
 ): string[] {
   if (mode === 'upsert') return [];
-  const leavers: string[] = [];
-  for (const email of deliveredEmails) if (!isMember(email)) leavers.push(email);
-  return leavers;
+  const removals: string[] = [];
+  for (const email of leavers) if (!isPlanned(email)) removals.push(email);
+  return removals;
 }

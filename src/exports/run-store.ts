@@ -1,7 +1,6 @@
-import type BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { isUniqueViolation } from '../db/dialect.js';
-import { sqliteHandleOf } from '../db/sqlite-handle.js';
+import { chunks } from '../shared/chunks.js';
 import type { Database, ExportRunsTable, RunBatchesTable, RunProblemsTable } from '../db/schema.js';
 import { assertTransition, type RunStatus } from './run-states.js';
 
@@ -12,7 +11,6 @@ export type ProblemRow = Selectable<RunProblemsTable>;
 
 // Bound parameters per statement stay far below SQLite's (32,766) and PostgreSQL's (65,535) caps.
 const ROWS_PER_INSERT = 500;
-const KEYS_PER_QUERY = 900;
 
 /** The counters a run keeps; `delta` updates add to them. */
 export type RunCounters = Pick<
@@ -28,7 +26,7 @@ export type RunCounters = Pick<
   | 'requests'
 >;
 
-/** Export runs: their lifecycle, snapshot, checkpoints, problems, and the ledger they update. */
+/** Export runs: their lifecycle, settings snapshot, checkpoints and problems. */
 export class RunStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -215,133 +213,4 @@ export class RunStore {
       .orderBy('seq')
       .execute();
   }
-
-  // --- the ledger ---------------------------------------------------------------------------
-
-  /** The ledger's hashes for `emails` of an export. */
-  async deliveredHashes(exportId: string, emails: readonly string[]): Promise<Map<string, string>> {
-    const hashes = new Map<string, string>();
-    for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
-      const rows = await this.db
-        .selectFrom('export_ledger')
-        .select(['email', 'hash'])
-        .where('export_id', '=', exportId)
-        .where('email', 'in', chunk)
-        .execute();
-      for (const row of rows) hashes.set(row.email, row.hash);
-    }
-    return hashes;
-  }
-
-  /** A page of the export's ledger, in email order after `afterEmail`. */
-  ledgerPage(exportId: string, afterEmail: string, limit: number): Promise<{ email: string }[]> {
-    return this.db
-      .selectFrom('export_ledger')
-      .select(['email'])
-      .where('export_id', '=', exportId)
-      .where('email', '>', afterEmail)
-      .orderBy('email')
-      .limit(limit)
-      .execute();
-  }
-
-  /** Records contacts the destination confirmed: the ledger now holds their payload hashes. */
-  async confirmDelivered(
-    exportId: string,
-    delivered: readonly { email: string; hash: string }[],
-    deliveredAt: string,
-  ): Promise<void> {
-    if (delivered.length === 0) return;
-    // In email order, each insert lands next to the previous one in the ledger's index.
-    const rows = [...delivered].sort((a, b) =>
-      a.email < b.email ? -1 : a.email > b.email ? 1 : 0,
-    );
-    const sqlite = sqliteHandleOf(this.db);
-    if (sqlite) {
-      // One prepared statement run per row, in one transaction: on SQLite the fastest way in
-      // (Kysely would prepare every multi-row statement anew).
-      this.sqliteConfirm ??= sqlite.prepare(this.confirmQuery(1).compile().sql);
-      const statement = this.sqliteConfirm;
-      sqlite.transaction(() => {
-        for (const row of rows) statement.run(exportId, row.email, row.hash, deliveredAt);
-      })();
-      return;
-    }
-    await this.db.transaction().execute(async (trx) => {
-      for (const chunk of chunks(rows, ROWS_PER_INSERT / 4)) {
-        const params = chunk.flatMap((row) => [exportId, row.email, row.hash, deliveredAt]);
-        await trx.executeQuery(
-          CompiledQuery.raw(this.confirmQuery(chunk.length).compile().sql, params),
-        );
-      }
-    });
-  }
-
-  private sqliteConfirm: BetterSqlite3.Statement | undefined;
-
-  /** The ledger upsert for `count` rows, built with Kysely so placeholders suit the dialect. */
-  private confirmQuery(count: number) {
-    const placeholder = { export_id: '', email: '', hash: '', delivered_at: '' };
-    return this.db
-      .insertInto('export_ledger')
-      .values(Array.from({ length: count }, () => placeholder))
-      .onConflict((oc) =>
-        oc.columns(['export_id', 'email']).doUpdateSet((eb) => ({
-          hash: eb.ref('excluded.hash'),
-          delivered_at: eb.ref('excluded.delivered_at'),
-        })),
-      );
-  }
-
-  /** Forgets ledger entries (contacts removed from the list, or found gone). */
-  async forgetDelivered(exportId: string, emails: readonly string[]): Promise<void> {
-    for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
-      await this.db
-        .deleteFrom('export_ledger')
-        .where('export_id', '=', exportId)
-        .where('email', 'in', chunk)
-        .execute();
-    }
-  }
-
-  async forgetAllDelivered(exportId: string): Promise<void> {
-    await this.db.deleteFrom('export_ledger').where('export_id', '=', exportId).execute();
-  }
-
-  /** How many emails in the export's ledger are not in `emails` (mirror removals, for previews). */
-  async countDeliveredOutside(
-    exportId: string,
-    emails: { has(email: string): boolean },
-  ): Promise<number> {
-    let count = 0;
-    let after = '';
-    for (;;) {
-      const rows = await this.db
-        .selectFrom('export_ledger')
-        .select('email')
-        .where('export_id', '=', exportId)
-        .where('email', '>', after)
-        .orderBy('email')
-        .limit(5_000)
-        .execute();
-      const last = rows.at(-1);
-      if (!last) return count;
-      for (const row of rows) if (!emails.has(row.email)) count += 1;
-      after = last.email;
-    }
-  }
-
-  async ledgerSize(exportId: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('export_ledger')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('export_id', '=', exportId)
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
-  }
-}
-
-function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
-  const step = Math.max(1, Math.floor(size));
-  for (let i = 0; i < items.length; i += step) yield items.slice(i, i + step);
 }

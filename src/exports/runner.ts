@@ -7,6 +7,7 @@ import { RequestPacker } from './batches.js';
 import { mapContact, type AttributeValue, type ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
 import { HandoffQueue } from './handoff-queue.js';
+import type { LedgerStore } from './ledger-store.js';
 import { hashPayload } from './payload-hash.js';
 import { planMembers, planRemovals } from './plan.js';
 import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
@@ -20,20 +21,28 @@ import type {
   RunStore,
 } from './run-store.js';
 
-/** A member profile as the segments module hands it over. */
+/** A member profile as a run reads it, with what the export's ledger holds for it. */
 export interface MemberProfile {
   profileId: string;
   key: string;
   attributes: Readonly<Record<string, AttributeValue>>;
+  /** The profile's version (its updated_at) these attributes are. */
+  version: string;
+  /** The contact the export's ledger holds for this profile (email, payload hash), or null. */
+  delivered: { email: string; hash: string } | null;
 }
 
-/** Where a run reads its members from (the segments module, wired in app.ts). */
+/** Where a run reads its members from (member-store.ts, wired in app.ts). */
 export interface MemberSource {
   /** How many distinct profiles the union of the segments holds (their last refresh). */
   countMembers(segmentIds: readonly string[]): Promise<number>;
+  /**
+   * The members of the union of the segments, in batches. With `onlyDue`, only those the
+   * export's ledger does not hold at their current version: new, changed, or never delivered.
+   */
   iterateMembers(
     segmentIds: readonly string[],
-    options: { batchSize: number },
+    options: { batchSize: number; exportId: string; onlyDue: boolean },
   ): AsyncIterable<MemberProfile[]>;
 }
 
@@ -72,6 +81,7 @@ export interface RunProgress {
 
 export interface RunnerDeps {
   runs: RunStore;
+  ledger: LedgerStore;
   members: MemberSource;
   /** Reads the export's current configuration for a run about to start. */
   loadSettings(run: RunRow): Promise<RunSettings>;
@@ -92,6 +102,10 @@ export interface RunnerDeps {
 interface Outgoing {
   email: string;
   profileKey: string;
+  profileId: string;
+  /** The profile version the payload was built from. */
+  version: string;
+  delivered: MemberProfile['delivered'];
   hash: string;
   payload: string;
   bytes: number;
@@ -226,6 +240,10 @@ class RunExecution {
   private jobsTotal = 0;
   private membersTotal = 0;
   private plannedSoFar = 0;
+  /** Members the run read because the ledger did not hold them at their current version. */
+  private dueSeen = 0;
+  /** When the export's ledger is empty (a first run), no email can be held by another member. */
+  private ledgerEmpty = false;
   private nextSeq = 0;
   private lastProgress = 0;
 
@@ -260,17 +278,25 @@ class RunExecution {
     // A resumed run: what SendGrid acknowledged before the crash is settled, never sent again.
     await this.settleSubmitted();
     await this.runs.clearPlanProblems(this.runId);
-    await this.runs.update(this.runId, { members: 0, skipped: 0, unchanged: 0 });
-
     this.membersTotal = await this.deps.members.countMembers(this.settings.segmentIds);
+    await this.runs.update(this.runId, { members: this.membersTotal, skipped: 0, unchanged: 0 });
     if (this.membersTotal > this.settings.profileLimit) {
       throw new RunFailure(
         `the export's segments hold ${this.membersTotal} profiles, over the connection's limit of ${this.settings.profileLimit} profiles per export; nothing was sent (raise the limit or narrow the segments)`,
       );
     }
-    // One entry per member email: compact, since a run may hold millions (see email-set.ts).
-    const planned = new EmailSet(this.membersTotal);
-    await this.deliverMembers(planned, await this.sentBefore());
+    const { exportId, listId, mapping } = this.settings;
+    // A payload depends on the list and the mapping: with others, every entry is checked again.
+    await this.deps.ledger.useSettings(exportId, hashPayload(JSON.stringify(mapping), listId));
+    this.ledgerEmpty = await this.deps.ledger.isEmpty(exportId);
+    // The emails this run took: compact, since a run may hold millions (see email-set.ts).
+    const planned = new EmailSet(this.run.full === 1 ? this.membersTotal : 1024);
+    const sentBefore = await this.sentBefore();
+    await this.deliverMembers(planned, sentBefore);
+    // Members the ledger held at their current version were not even read: all unchanged (but
+    // those this run delivered itself before an interruption, counted as sent).
+    const notRead = this.membersTotal - this.dueSeen - sentBefore.size;
+    if (notRead > 0) await this.runs.addCounters(this.runId, { unchanged: notRead }, this.now());
     await this.settleSubmitted();
     if (this.settings.mode === 'mirror') {
       await this.removeLeavers(planned);
@@ -320,7 +346,11 @@ class RunExecution {
         overheadBytes: (count) => session.requestOverheadBytes(this.settings.listId, count),
       });
       const batchSize = this.deps.planningBatchSize ?? 2_000;
-      const members = this.deps.members.iterateMembers(this.settings.segmentIds, { batchSize });
+      const members = this.deps.members.iterateMembers(this.settings.segmentIds, {
+        batchSize,
+        exportId: this.settings.exportId,
+        onlyDue: this.run.full !== 1,
+      });
       for await (const profiles of members) {
         for (const contact of await this.planBatch(profiles, planned, sentBefore)) {
           const full = packer.add(contact);
@@ -350,12 +380,18 @@ class RunExecution {
     sentBefore: EmailSet,
   ): Promise<Outgoing[]> {
     const { destination, session } = this.opened;
+    const { exportId, listId, segmentIds, mapping } = this.settings;
     const problems: Problem[] = [];
     const candidates: Outgoing[] = [];
+    const givenUp: { email: string; profileId: string }[] = [];
     for (const profile of profiles) {
-      const mapped = mapContact(profile.attributes, this.settings.mapping, destination);
+      const mapped = mapContact(profile.attributes, mapping, destination);
       if (!mapped.ok) {
         problems.push(this.problem('skipped', profile.key, null, mapped.code, mapped.reason));
+        // Its contact, if it had one, is no longer what this profile gives.
+        if (profile.delivered) {
+          givenUp.push({ email: profile.delivered.email, profileId: profile.profileId });
+        }
         continue;
       }
       const payload = session.encodeContact(mapped.contact);
@@ -367,19 +403,23 @@ class RunExecution {
       candidates.push({
         email: mapped.contact.email,
         profileKey: profile.key,
-        hash: hashPayload(payload, this.settings.listId),
+        profileId: profile.profileId,
+        version: profile.version,
+        delivered: profile.delivered,
+        hash: hashPayload(payload, listId),
         payload,
         bytes: Buffer.byteLength(payload),
       });
     }
-    const full = this.run.full === 1;
-    const delivered = full
+    // Emails the ledger holds for another current member stay theirs (none in a first run).
+    const heldBy = this.ledgerEmpty
       ? new Map<string, string>()
-      : await this.runs.deliveredHashes(
-          this.settings.exportId,
-          candidates.map((c) => c.email),
+      : await this.deps.ledger.heldByMembers(
+          exportId,
+          segmentIds,
+          candidates.filter((c) => c.delivered?.email !== c.email).map((c) => c.email),
         );
-    const plan = planMembers(candidates, delivered, planned, { full });
+    const plan = planMembers(candidates, heldBy, planned, { full: this.run.full === 1 });
     for (const duplicate of plan.duplicates) {
       problems.push(
         this.problem(
@@ -391,18 +431,23 @@ class RunExecution {
         ),
       );
     }
+    await this.deps.ledger.giveUp(exportId, [...givenUp, ...plan.givenUp]);
+    await this.deps.ledger.markSeen(
+      exportId,
+      plan.unchanged.map((c) => ({ email: c.email, profileId: c.profileId, seen: c.version })),
+    );
     await this.runs.addProblems(this.runId, problems);
     const skipped = problems.filter((p) => p.severity === 'skipped').length;
     await this.runs.addCounters(
       this.runId,
       {
-        members: profiles.length,
         skipped,
         // Contacts this run delivered before it was interrupted are counted as sent, not again.
         unchanged: plan.unchanged.filter((c) => !sentBefore.has(c.email)).length,
       },
       this.now(),
     );
+    this.dueSeen += profiles.length;
     this.plannedSoFar += profiles.length;
     this.emit('sending');
     return plan.upsert;
@@ -450,7 +495,7 @@ class RunExecution {
         'upsert',
         jobId,
         group.length,
-        group.map((c) => [c.email, c.hash, c.profileKey]),
+        group.map((c) => [c.email, c.hash, c.profileKey, c.profileId, c.version]),
       ),
     );
     this.sentHere += group.length;
@@ -510,7 +555,10 @@ class RunExecution {
 
   /** Records a finished job: the ledger learns only what the destination confirmed. */
   private async settle(batch: BatchSummary, state: FinalJob): Promise<void> {
+    // Upserts: [email, hash, profile key, profile id, profile version]; removals: [email, id].
     const contacts = JSON.parse(await this.runs.batchContacts(this.runId, batch.seq)) as [
+      string,
+      string,
       string,
       string,
       string,
@@ -542,9 +590,9 @@ class RunExecution {
     const confirmed = contacts.filter(([email]) => !reasons.has(email));
     const counts = state.counts;
     if (batch.kind === 'upsert') {
-      await this.runs.confirmDelivered(
+      await this.deps.ledger.confirmDelivered(
         this.settings.exportId,
-        confirmed.map(([email, hash]) => ({ email, hash })),
+        confirmed.map(([email, hash, , profileId, seen]) => ({ email, hash, profileId, seen })),
         at,
       );
       await this.runs.addCounters(
@@ -553,7 +601,7 @@ class RunExecution {
         at,
       );
     } else {
-      await this.runs.forgetDelivered(
+      await this.deps.ledger.forgetDelivered(
         this.settings.exportId,
         confirmed.map(([email]) => email),
       );
@@ -572,35 +620,31 @@ class RunExecution {
   // --- mirror removals ----------------------------------------------------------------------
 
   /**
-   * Removes from the list the contacts this export delivered that are no longer members: their
-   * ids are looked up by email (100 at a time), then removed from the list (100 at a time). A
-   * leaver SendGrid no longer knows is gone already and is simply forgotten.
+   * Removes from the list the contacts this export delivered that no member maps to any more
+   * (the ledger's leavers), but those this run planned: their ids are looked up by email (100 at
+   * a time), then removed from the list (100 at a time). A leaver SendGrid no longer knows is gone
+   * already and is simply forgotten.
    */
   private async removeLeavers(planned: EmailSet): Promise<void> {
     this.emit('removing leavers', true);
     const { limits } = this.opened.destination;
+    const { exportId, segmentIds, mode } = this.settings;
     const step = Math.min(limits.maxEmailsPerLookup, limits.maxIdsPerRemoval);
-    let leavers: string[] = [];
+    let removals: string[] = [];
     let after = '';
     for (;;) {
       await this.throwIfCanceled();
-      const page = await this.runs.ledgerPage(this.settings.exportId, after, 1_000);
+      const page = await this.deps.ledger.leaverPage(exportId, segmentIds, after, 1_000);
       const last = page.at(-1);
-      if (last) {
-        after = last.email;
-        leavers.push(
-          ...planRemovals(
-            this.settings.mode,
-            page.map((entry) => entry.email),
-            (email) => planned.has(email),
-          ),
-        );
+      if (last !== undefined) {
+        after = last;
+        removals.push(...planRemovals(mode, page, (email) => planned.has(email)));
       }
-      while (leavers.length >= step || (!last && leavers.length > 0)) {
-        await this.removeChunk(leavers.slice(0, step));
-        leavers = leavers.slice(step);
+      while (removals.length >= step || (last === undefined && removals.length > 0)) {
+        await this.removeChunk(removals.slice(0, step));
+        removals = removals.slice(step);
       }
-      if (!last) return;
+      if (last === undefined) return;
     }
   }
 
@@ -609,7 +653,7 @@ class RunExecution {
       this.opened.session.findContactIds(emails),
     );
     const gone = emails.filter((email) => !ids.has(email));
-    await this.runs.forgetDelivered(this.settings.exportId, gone);
+    await this.deps.ledger.forgetDelivered(this.settings.exportId, gone);
     if (ids.size === 0) return;
     const { jobId } = await this.withRetries(`removing ${ids.size} contacts from the list`, () =>
       this.opened.session.removeFromList(this.settings.listId, [...ids.values()]),

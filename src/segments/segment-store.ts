@@ -234,35 +234,35 @@ export class SegmentStore {
 
   /**
    * The stored members of the union of `segmentIds`, each profile once, in profile-id order, in
-   * batches of at most `batchSize`. Each step reads the next `batchSize` ids of every segment
-   * from the membership index, merges them, and loads those profiles: memory holds one batch per
-   * segment, whatever the segments' sizes.
+   * batches of at most `batchSize`. Memory holds one batch of ids per segment, whatever the
+   * segments' sizes.
    */
   async *iterateMembers(
     segmentIds: readonly string[],
     batchSize: number,
   ): AsyncGenerator<MemberProfile[]> {
-    let cursor = '';
-    const [only] = segmentIds;
-    if (segmentIds.length === 1 && only !== undefined) {
-      // One segment, the common case: one query per batch walks its membership index and joins
-      // the profiles, instead of a second query with thousands of bound ids.
-      for (;;) {
-        const rows = await this.db
-          .selectFrom('segment_members as m')
-          .innerJoin('profiles as p', 'p.id', 'm.profile_id')
-          .select(['p.id', 'p.key', 'p.attributes'])
-          .where('m.segment_id', '=', only)
-          .where('m.profile_id', '>', cursor)
-          .orderBy('m.profile_id')
-          .limit(batchSize)
-          .execute();
-        const last = rows.at(-1);
-        if (!last) return;
-        yield rows.map(toMember);
-        cursor = last.id;
-      }
+    for await (const ids of this.iterateMemberIds(segmentIds, batchSize)) {
+      const rows = await this.db
+        .selectFrom('profiles')
+        .select(['id', 'key', 'attributes'])
+        .where('id', 'in', ids)
+        .orderBy('id')
+        .execute();
+      // A profile deleted since the refresh is simply absent from its batch.
+      if (rows.length > 0) yield rows.map(toMember);
     }
+  }
+
+  /**
+   * The ids of the stored members of the union of `segmentIds`, each once, in order, in batches
+   * of at most `batchSize`: each step reads the next `batchSize` ids of every segment from the
+   * membership index and merges them.
+   */
+  async *iterateMemberIds(
+    segmentIds: readonly string[],
+    batchSize: number,
+  ): AsyncGenerator<string[]> {
+    let cursor = '';
     for (;;) {
       const lists = await Promise.all(
         segmentIds.map((id) =>
@@ -276,19 +276,15 @@ export class SegmentStore {
             .execute(),
         ),
       );
-      const ids = [...new Set(lists.flatMap((rows) => rows.map((row) => row.profile_id)))]
-        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-        .slice(0, batchSize);
+      const ids =
+        lists.length === 1
+          ? (lists[0] ?? []).map((row) => row.profile_id)
+          : [...new Set(lists.flatMap((rows) => rows.map((row) => row.profile_id)))]
+              .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+              .slice(0, batchSize);
       const last = ids[ids.length - 1];
       if (last === undefined) return;
-      const rows = await this.db
-        .selectFrom('profiles')
-        .select(['id', 'key', 'attributes'])
-        .where('id', 'in', ids)
-        .orderBy('id')
-        .execute();
-      // A profile deleted since the refresh is simply absent from its batch.
-      if (rows.length > 0) yield rows.map(toMember);
+      yield ids;
       cursor = last;
     }
   }

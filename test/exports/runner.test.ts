@@ -4,7 +4,12 @@ import type { DestinationType } from '../../src/destinations/destination.js';
 import { sendgridDestination } from '../../src/destinations/sendgrid/sendgrid.js';
 import { ExportService, type ExportSources } from '../../src/exports/export-service.js';
 import { ExportStore } from '../../src/exports/export-store.js';
-import { ExportRunner, type MemberProfile, type RunnerDeps } from '../../src/exports/runner.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../src/db/schema.js';
+import { LedgerStore } from '../../src/exports/ledger-store.js';
+import { MemberStore } from '../../src/exports/member-store.js';
+import { ExportRunner, type RunnerDeps } from '../../src/exports/runner.js';
+import { SegmentStore } from '../../src/segments/segment-store.js';
 import { RunStore } from '../../src/exports/run-store.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
@@ -16,25 +21,92 @@ const admin: Actor = { id: 'usr_admin', name: 'Admin', role: 'admin' };
 const CONNECTION = 'con_test';
 const SEGMENT = 'seg_test';
 
-/** Profiles held in memory: the export engine only needs a MemberSource. */
+/** A profile as a test writes it. */
+interface TestProfile {
+  profileId: string;
+  key: string;
+  attributes: Record<string, string | number>;
+}
+
+/**
+ * The test's profiles, edited in memory and written to the database (profiles and the segment's
+ * membership) whenever a run or the service reads them, so runs read them as in production: a
+ * profile whose attributes changed gets a new version (updated_at).
+ */
 class Members implements ExportSources {
-  profiles: MemberProfile[] = [];
-  countMembers = () => Promise.resolve(this.profiles.length);
+  profiles: TestProfile[] = [];
+  private readonly written = new Map<string, string>();
+  private versions = 0;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly store: MemberStore,
+  ) {}
+
+  async reset(): Promise<void> {
+    await this.db.deleteFrom('segment_members').execute();
+    await this.db.deleteFrom('profiles').execute();
+    this.written.clear();
+  }
+
+  async sync(): Promise<void> {
+    const ids = new Set(this.profiles.map((p) => p.profileId));
+    for (const id of [...this.written.keys()].filter((id) => !ids.has(id))) {
+      await this.db.deleteFrom('profiles').where('id', '=', id).execute();
+      this.written.delete(id);
+    }
+    for (const profile of this.profiles) {
+      const document = JSON.stringify(profile.attributes);
+      if (this.written.get(profile.profileId) === document) continue;
+      const version = new Date(Date.UTC(2026, 0, 1) + ++this.versions * 1000).toISOString();
+      await this.db
+        .insertInto('profiles')
+        .values({
+          id: profile.profileId,
+          key: profile.key,
+          attributes: document,
+          created_at: version,
+          updated_at: version,
+        })
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet({ attributes: document, updated_at: version }),
+        )
+        .execute();
+      this.written.set(profile.profileId, document);
+    }
+    await this.db.deleteFrom('segment_members').where('segment_id', '=', SEGMENT).execute();
+    for (let i = 0; i < this.profiles.length; i += 200) {
+      await this.db
+        .insertInto('segment_members')
+        .values(
+          this.profiles
+            .slice(i, i + 200)
+            .map((p) => ({ segment_id: SEGMENT, profile_id: p.profileId })),
+        )
+        .execute();
+    }
+  }
+
+  countMembers = async (ids: readonly string[]) => {
+    await this.sync();
+    return this.store.countMembers(ids);
+  };
   missingSegments = (ids: readonly string[]) => Promise.resolve(ids.filter((id) => id !== SEGMENT));
   attributeNames = () => Promise.resolve(['email', 'first_name', 'city', 'spend']);
-  async *iterateMembers(_ids: readonly string[], options: { batchSize: number }) {
-    for (let i = 0; i < this.profiles.length; i += options.batchSize) {
-      yield this.profiles.slice(i, i + options.batchSize);
-      await Promise.resolve();
-    }
+  async *iterateMembers(
+    ids: readonly string[],
+    options: { batchSize: number; exportId: string; onlyDue: boolean },
+  ) {
+    await this.sync();
+    yield* this.store.iterateMembers(ids, options);
   }
 }
 
-function makeProfiles(count: number, offset = 0): MemberProfile[] {
+function makeProfiles(count: number, offset = 0): TestProfile[] {
   return Array.from({ length: count }, (_, i) => {
     const n = i + offset;
     return {
-      profileId: `prf_${n}`,
+      profileId: `prf_${String(n).padStart(6, '0')}`,
       key: `customer-${n}`,
       attributes: {
         email: `Person.${n}@Example.com`,
@@ -59,6 +131,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   let members: Members;
   let service: ExportService;
   let runs: RunStore;
+  let ledger: LedgerStore;
   let listId: string;
   let scenario: Scenario;
   let exportId: string;
@@ -84,6 +157,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   const runner = (overrides: Partial<RunnerDeps> = {}) =>
     new ExportRunner({
       runs,
+      ledger,
       members,
       loadSettings: (run) => service.settingsForRun(run),
       openDestination: () => {
@@ -172,9 +246,11 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   beforeEach(async () => {
     sandbox.reset();
     scenario = {};
-    members = new Members();
+    members = new Members(get().db, new MemberStore(get().db, new SegmentStore(get().db)));
+    await members.reset();
     members.profiles = makeProfiles(230);
     runs = new RunStore(get().db);
+    ledger = new LedgerStore(get().db);
     const connections = {
       openSession: () => {
         const destination = scenario.destination ?? smallLimits;
@@ -194,6 +270,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     service = new ExportService({
       exports: new ExportStore(get().db),
       runs,
+      ledger,
       connections,
       sources: members,
       clock,
@@ -208,11 +285,11 @@ describeEachDatabase('export runner against the sandbox', (get) => {
 
   it('delivers every member once, in the fewest requests, and reports skips with reasons', async () => {
     members.profiles.push(
-      { profileId: 'p_dup', key: 'dup', attributes: { email: ' person.3@example.COM ' } },
-      { profileId: 'p_bad', key: 'bad', attributes: { email: 'not-an-email' } },
-      { profileId: 'p_none', key: 'none', attributes: { first_name: 'No mail' } },
+      { profileId: 'prf_x_dup', key: 'dup', attributes: { email: ' person.3@example.COM ' } },
+      { profileId: 'prf_x_bad', key: 'bad', attributes: { email: 'not-an-email' } },
+      { profileId: 'prf_x_none', key: 'none', attributes: { first_name: 'No mail' } },
       {
-        profileId: 'p_long',
+        profileId: 'prf_x_long',
         key: 'long',
         attributes: { email: 'long@example.com', first_name: 'x'.repeat(80) },
       },
@@ -244,7 +321,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
         ['warning', 'field_adjusted', 'long'],
       ]),
     );
-    expect(await runs.ledgerSize(exportId)).toBe(231);
+    expect(await ledger.ledgerSize(exportId)).toBe(231);
   });
 
   it('sends only what changed on the next run, and everything with --full', async () => {
@@ -257,6 +334,58 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(third.counts).toMatchObject({ sent: 3, created: 2, updated: 1, unchanged: 229 });
     const full = await runOnce({ full: true });
     expect(full.counts).toMatchObject({ sent: 232, unchanged: 0 });
+  });
+
+  it('reads only new and changed members on a delta run, and re-checks all after a mapping change', async () => {
+    await runOnce();
+    const read: number[] = [];
+    const iterate = members.iterateMembers.bind(members);
+    members.iterateMembers = async function* (ids, options) {
+      for await (const batch of iterate(ids, options)) {
+        read.push(batch.length);
+        yield batch;
+      }
+    };
+    // A new version with the same values: read again, found unchanged, not sent.
+    members.profiles[1]!.attributes = { ...members.profiles[1]!.attributes, spend: 9999 };
+    members.profiles[2]!.attributes = { ...members.profiles[2]!.attributes, city: 'Bilbao' };
+    const delta = await runOnce();
+    expect(read.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(delta.counts).toMatchObject({ members: 230, sent: 1, updated: 1, unchanged: 229 });
+    // Nothing changed since: nothing is even read.
+    read.length = 0;
+    expect((await runOnce()).counts).toMatchObject({ sent: 0, unchanged: 230 });
+    expect(read).toEqual([]);
+    // Another mapping changes every payload: all are read and sent again.
+    await service.edit(admin, exportId, {
+      mapping: { email: 'email', fields: { first_name: 'first_name' } },
+    });
+    const remapped = await runOnce();
+    expect(read.reduce((a, b) => a + b, 0)).toBe(230);
+    expect(remapped.counts).toMatchObject({ sent: 230, unchanged: 0 });
+    expect((await runOnce()).counts).toMatchObject({ sent: 0, unchanged: 230 });
+  });
+
+  it('leaves an email to the member that holds it, and hands it over when that member leaves', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    // A second profile with person.3's email: the incumbent keeps the contact.
+    members.profiles.push({
+      profileId: 'prf_000000_twin',
+      key: 'twin',
+      attributes: { email: 'person.3@example.com', first_name: 'Twin', city: 'Vigo' },
+    });
+    const second = await runOnce();
+    expect(second.counts).toMatchObject({ sent: 0, skipped: 1 });
+    const problems = await service.runProblems(admin, second.id);
+    expect(problems.map((p) => [p.code, p.profile_key])).toEqual([['duplicate_email', 'twin']]);
+    // The incumbent leaves the segment: the twin takes the contact over; it stays in the list.
+    members.profiles = members.profiles.filter((p) => p.profileId !== 'prf_000003');
+    const third = await runOnce();
+    expect(third.counts).toMatchObject({ sent: 1, removed: 0, skipped: 0 });
+    expect(await list()).toContain('person.3@example.com');
+    expect(await list()).toHaveLength(230);
+    expect((await runOnce()).counts).toMatchObject({ sent: 0, removed: 0, unchanged: 230 });
   });
 
   it('mirror mode removes the contacts it added that left the segments, and only those', async () => {
@@ -279,7 +408,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(emails).toContain('other@example.org');
     for (const leaver of leavers.slice(0, 5))
       expect(emails).not.toContain(String(leaver.attributes.email).toLowerCase());
-    expect(await runs.ledgerSize(exportId)).toBe(110);
+    expect(await ledger.ledgerSize(exportId)).toBe(110);
     // Removed from the list, never deleted from the account.
     expect((await session.findContactIds(['person.0@example.com'])).size).toBe(1);
   });
@@ -455,14 +584,14 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       expect(run.status).toBe('partially_succeeded');
       expect(run.error).toMatch(/failed: .*contact limit/i);
       expect(run.counts.failed).toBeGreaterThan(0);
-      expect(await runs.ledgerSize(exportId)).toBe(230 - run.counts.failed);
+      expect(await ledger.ledgerSize(exportId)).toBe(230 - run.counts.failed);
     } finally {
       await capped.stop();
     }
   });
 
   it('previews a run without writing anything', async () => {
-    members.profiles.push({ profileId: 'p_bad', key: 'bad', attributes: { email: 'nope' } });
+    members.profiles.push({ profileId: 'prf_x_bad', key: 'bad', attributes: { email: 'nope' } });
     const before = putCount();
     const preview = await service.preview(admin, exportId);
     expect(preview).toMatchObject({
@@ -561,6 +690,6 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(run.status).toBe('canceled');
     expect(puts).toBe(2);
     // Only what SendGrid confirmed is in the ledger: never more than what is in the list.
-    expect(await runs.ledgerSize(exportId)).toBeLessThanOrEqual((await list()).length);
+    expect(await ledger.ledgerSize(exportId)).toBeLessThanOrEqual((await list()).length);
   });
 });

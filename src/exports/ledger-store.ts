@@ -1,0 +1,250 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { dialectOf } from '../db/dialect.js';
+import { chunks } from '../shared/chunks.js';
+import type { Database } from '../db/schema.js';
+
+// Keys per `in (...)` list: far below SQLite's (32,766) and PostgreSQL's (65,535) parameter caps.
+const KEYS_PER_QUERY = 900;
+
+/** A contact the destination confirmed, as the ledger records it. */
+export interface DeliveredContact {
+  email: string;
+  hash: string;
+  profileId: string;
+  /** The profile's version (updated_at) the payload was built from. */
+  seen: string;
+}
+
+/**
+ * The ledger of an export: per email, the contact it delivered (the payload's hash), the profile
+ * it came from and that profile's version. Runs read it to send only what is new or changed, and
+ * mirror exports to remove only contacts they added. It learns only what the destination
+ * confirmed; a profile that no longer maps to its contact (a changed email, an invalid one) gives
+ * the contact up (profile_id null), and a mirror export removes such contacts.
+ */
+export class LedgerStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Makes sure the ledger's payloads were built with the settings `fingerprint` (list, mapping):
+   * when not, every entry is marked to be checked again (its hash still says whether the contact
+   * changed), and the fingerprint recorded.
+   */
+  async useSettings(exportId: string, fingerprint: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('exports')
+        .select('ledger_settings')
+        .where('id', '=', exportId)
+        .executeTakeFirst();
+      if (!row || row.ledger_settings === fingerprint) return;
+      await trx
+        .updateTable('export_ledger')
+        .set({ seen: null })
+        .where('export_id', '=', exportId)
+        .execute();
+      await trx
+        .updateTable('exports')
+        .set({ ledger_settings: fingerprint })
+        .where('id', '=', exportId)
+        .execute();
+    });
+  }
+
+  /**
+   * Records contacts the destination confirmed. One statement per call: the rows travel as one
+   * JSON array that the database unpacks, which on SQLite costs a fraction of a statement per row.
+   */
+  async confirmDelivered(
+    exportId: string,
+    delivered: readonly DeliveredContact[],
+    deliveredAt: string,
+  ): Promise<void> {
+    if (delivered.length === 0) return;
+    const json = JSON.stringify(delivered.map((c) => [c.email, c.hash, c.profileId, c.seen]));
+    const element = jsonArrayElements(dialectOf(this.db), json);
+    await sql`
+      insert into export_ledger (export_id, email, hash, delivered_at, profile_id, seen)
+      select ${exportId}, e.v ->> 0, e.v ->> 1, ${deliveredAt}, e.v ->> 2, e.v ->> 3
+      from ${element} as e
+      where true
+      order by e.v ->> 0
+      on conflict (export_id, email) do update set
+        hash = excluded.hash,
+        delivered_at = excluded.delivered_at,
+        profile_id = excluded.profile_id,
+        seen = excluded.seen`.execute(this.db);
+  }
+
+  /**
+   * Records that these delivered contacts are still exactly what their profiles' current versions
+   * give (nothing to send): one statement, as for confirmDelivered.
+   */
+  async markSeen(
+    exportId: string,
+    contacts: readonly Omit<DeliveredContact, 'hash'>[],
+  ): Promise<void> {
+    if (contacts.length === 0) return;
+    const json = JSON.stringify(contacts.map((c) => [c.email, c.profileId, c.seen]));
+    const element = jsonArrayElements(dialectOf(this.db), json);
+    await sql`
+      update export_ledger set profile_id = e.v ->> 1, seen = e.v ->> 2
+      from ${element} as e
+      where export_ledger.export_id = ${exportId} and export_ledger.email = e.v ->> 0`.execute(
+      this.db,
+    );
+  }
+
+  /**
+   * These profiles no longer map to the contacts they delivered (their email changed, or is now
+   * invalid): the contacts are given up, and a mirror export removes them. An entry another
+   * profile has claimed since is left alone.
+   */
+  async giveUp(
+    exportId: string,
+    contacts: readonly { email: string; profileId: string }[],
+  ): Promise<void> {
+    if (contacts.length === 0) return;
+    const json = JSON.stringify(contacts.map((c) => [c.email, c.profileId]));
+    const element = jsonArrayElements(dialectOf(this.db), json);
+    await sql`
+      update export_ledger set profile_id = null, seen = null
+      from ${element} as e
+      where export_ledger.export_id = ${exportId}
+        and export_ledger.email = e.v ->> 0 and export_ledger.profile_id = e.v ->> 1`.execute(
+      this.db,
+    );
+  }
+
+  /**
+   * Of `emails`, those the ledger holds for a profile that is still a member of `segmentIds`,
+   * with that profile's id: another member asking for such an email is a duplicate.
+   */
+  async heldByMembers(
+    exportId: string,
+    segmentIds: readonly string[],
+    emails: readonly string[],
+  ): Promise<Map<string, string>> {
+    const held = new Map<string, string>();
+    if (segmentIds.length === 0) return held;
+    for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
+      const rows = await this.db
+        .selectFrom('export_ledger as l')
+        .select(['l.email', 'l.profile_id'])
+        .where('l.export_id', '=', exportId)
+        .where('l.email', 'in', chunk)
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('segment_members as m')
+              .select('m.profile_id')
+              .where('m.segment_id', 'in', [...segmentIds])
+              .whereRef('m.profile_id', '=', 'l.profile_id'),
+          ),
+        )
+        .execute();
+      for (const row of rows) if (row.profile_id !== null) held.set(row.email, row.profile_id);
+    }
+    return held;
+  }
+
+  /**
+   * A page, in email order after `afterEmail`, of the contacts the export delivered that no member
+   * of `segmentIds` maps to any more: their profile left the segments, or gave the contact up.
+   */
+  async leaverPage(
+    exportId: string,
+    segmentIds: readonly string[],
+    afterEmail: string,
+    limit: number,
+  ): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('export_ledger as l')
+      .select('l.email')
+      .where('l.export_id', '=', exportId)
+      .where('l.email', '>', afterEmail)
+      .where((eb) =>
+        eb.or([
+          eb('l.profile_id', 'is', null),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('segment_members as m')
+                .select('m.profile_id')
+                .where('m.segment_id', 'in', [...segmentIds])
+                .whereRef('m.profile_id', '=', 'l.profile_id'),
+            ),
+          ),
+        ]),
+      )
+      .orderBy('l.email')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => row.email);
+  }
+
+  /** Forgets ledger entries (contacts removed from the list, or found gone). */
+  async forgetDelivered(exportId: string, emails: readonly string[]): Promise<void> {
+    for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
+      await this.db
+        .deleteFrom('export_ledger')
+        .where('export_id', '=', exportId)
+        .where('email', 'in', chunk)
+        .execute();
+    }
+  }
+
+  async forgetAllDelivered(exportId: string): Promise<void> {
+    await this.db.deleteFrom('export_ledger').where('export_id', '=', exportId).execute();
+  }
+
+  /** How many emails in the export's ledger are not in `emails` (mirror removals, for previews). */
+  async countDeliveredOutside(
+    exportId: string,
+    emails: { has(email: string): boolean },
+  ): Promise<number> {
+    let count = 0;
+    let after = '';
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('export_ledger')
+        .select('email')
+        .where('export_id', '=', exportId)
+        .where('email', '>', after)
+        .orderBy('email')
+        .limit(5_000)
+        .execute();
+      const last = rows.at(-1);
+      if (!last) return count;
+      for (const row of rows) if (!emails.has(row.email)) count += 1;
+      after = last.email;
+    }
+  }
+
+  /** Whether the export delivered anything yet. */
+  async isEmpty(exportId: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('export_ledger')
+      .select('email')
+      .where('export_id', '=', exportId)
+      .limit(1)
+      .executeTakeFirst();
+    return row === undefined;
+  }
+
+  async ledgerSize(exportId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('export_ledger')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('export_id', '=', exportId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+}
+
+/** The elements of a JSON array parameter as a table with one column `v`, on either dialect. */
+function jsonArrayElements(dialect: 'sqlite' | 'postgres', json: string): RawBuilder<unknown> {
+  return dialect === 'sqlite'
+    ? sql`(select value as v from json_each(${json}))`
+    : sql`(select value as v from jsonb_array_elements(${json}::jsonb))`;
+}

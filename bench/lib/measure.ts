@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 export const benchRoot = path.resolve(import.meta.dirname, '..');
@@ -53,4 +54,65 @@ export function runInChild<T>(
       resolve(JSON.parse(line.slice('@@result '.length)) as ChildMeasurement<T>);
     });
   });
+}
+
+export interface CliMeasurement {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** The process's peak resident memory (VmHWM), read from /proc while it runs. */
+  peakRssMB: number;
+}
+
+/**
+ * Runs the segsync CLI as users run it (bin/segsync: the compiled build, see ensureBuild) and
+ * returns its output and peak memory. The peak is the kernel's high-water mark, polled: it only
+ * grows, so the last reading before the process exits misses at most the final few milliseconds.
+ */
+export function runCliMeasured(args: string[], env: NodeJS.ProcessEnv): Promise<CliMeasurement> {
+  const bin = path.resolve(benchRoot, '../bin/segsync');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let peakKB = 0;
+    const poll = setInterval(() => {
+      try {
+        const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+        peakKB = Math.max(peakKB, kb);
+      } catch {
+        // The process is gone, or not yet there.
+      }
+    }, 10);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', (error) => {
+      clearInterval(poll);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearInterval(poll);
+      resolve({ code: code ?? 1, stdout, stderr, peakRssMB: peakKB / 1024 });
+    });
+  });
+}
+
+/**
+ * Builds dist/ from the current sources, so CLI measurements run the compiled code (a stale build
+ * would make bin/segsync fall back to the sources through tsx, which costs about 60 MB and
+ * start-up time that users of the built package never pay).
+ */
+export function ensureBuild(): void {
+  const result = spawnSync(
+    process.execPath,
+    [path.resolve(benchRoot, '../scripts/build.mjs'), '--strict'],
+    {
+      stdio: 'inherit',
+    },
+  );
+  if (result.status !== 0) throw new Error('the build failed; benchmarks need dist/');
 }

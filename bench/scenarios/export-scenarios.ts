@@ -7,7 +7,6 @@ import path from 'node:path';
 import { createApp, type App } from '../../src/app.js';
 import { demoMapping } from '../../src/cli/commands/demo.js';
 import { loadConfig } from '../../src/config.js';
-import { followRun } from '../../src/exports/worker.js';
 import { writeDemoProfiles } from '../../src/profiles/demo-data.js';
 import { ProfileService } from '../../src/profiles/service.js';
 import { ProfileStore } from '../../src/profiles/profile-store.js';
@@ -58,13 +57,13 @@ export async function prepare(args: {
   });
 }
 
-/** Connects the sandbox, defines an export of the segment into a new list, runs it once. */
-export async function exportFull(args: {
+/** Connects the sandbox and defines an export of the segment into a new list (not run). */
+export async function defineExport(args: {
   dir: string;
   sandboxUrl: string;
   segmentId: string;
   limit: number;
-}): Promise<{ ms: number; exportId: string; listId: string; run: unknown }> {
+}): Promise<{ exportId: string; listId: string }> {
   return withApp(args.dir, async (app) => {
     const connection = await app.connections.add(actor, {
       name: `Sandbox ${Date.now()}`,
@@ -80,15 +79,7 @@ export async function exportFull(args: {
       mapping: demoMapping,
       segmentIds: [args.segmentId],
     });
-    const started = performance.now();
-    const queued = await app.exports.startRun(actor, definition.id, { trigger: 'manual' });
-    const run = await followRun(app.exportWorker, queued.id);
-    return {
-      ms: performance.now() - started,
-      exportId: definition.id,
-      listId: definition.list_id,
-      run,
-    };
+    return { exportId: definition.id, listId: definition.list_id };
   });
 }
 
@@ -114,19 +105,6 @@ export async function changeProfiles(args: {
     const { profiles, segments } = services(app);
     await profiles.importFile(file);
     await segments.refresh(args.segmentId);
-  });
-}
-
-/** Runs an existing export again (a delta run). */
-export async function rerun(args: {
-  dir: string;
-  exportId: string;
-}): Promise<{ ms: number; run: unknown }> {
-  return withApp(args.dir, async (app) => {
-    const started = performance.now();
-    const queued = await app.exports.startRun(actor, args.exportId, { trigger: 'manual' });
-    const run = await followRun(app.exportWorker, queued.id);
-    return { ms: performance.now() - started, run };
   });
 }
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import type { DatabaseTarget } from '../config.js';
 import type { SqlDialect } from './dialect.js';
@@ -42,7 +42,9 @@ export function openDatabase(
       sqlite.pragma('foreign_keys = ON');
       sqlite.pragma('busy_timeout = 10000');
       sqlite.pragma('synchronous = NORMAL');
-      const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+      const db = new Kysely<Database>({
+        dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+      });
       rememberSqliteHandle(db, sqlite);
       return { db, dialect: 'sqlite', close: () => db.destroy() };
     }
@@ -58,4 +60,33 @@ export function openDatabase(
       return { db, dialect: 'postgres', close: () => db.destroy() };
     }
   }
+}
+
+// Statements Kysely ran recently, kept prepared by their text.
+const STATEMENTS_KEPT = 200;
+
+/**
+ * The connection as Kysely's SQLite dialect sees it, with its statements kept prepared by their
+ * text: Kysely prepares a statement for every query, and better-sqlite3 frees one (with the
+ * copies of the values bound to it, a megabyte-sized JSON array say) only when the garbage
+ * collector finalizes it, so a long run would hold many of those copies at once. A kept
+ * statement is prepared once and every run binds over the values of the one before.
+ */
+function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDatabase {
+  const kept = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let statement = kept.get(sql);
+      if (statement) {
+        kept.delete(sql); // most recently used goes last
+      } else {
+        statement = sqlite.prepare(sql);
+        const oldest = kept.keys().next();
+        if (kept.size >= STATEMENTS_KEPT && !oldest.done) kept.delete(oldest.value);
+      }
+      kept.set(sql, statement);
+      return statement;
+    },
+  };
 }

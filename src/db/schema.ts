@@ -143,7 +143,6 @@ export interface RunBatchesTable {
   seq: number;
   kind: string;
   contact_count: number;
-  contacts: string;
   job_id: string | null;
   status: string;
   created: number;
@@ -151,6 +150,13 @@ export interface RunBatchesTable {
   errored: number;
   message: string | null;
   updated_at: string;
+}
+
+/** What a batch's request carried, as JSON, kept until its run ends (migration 0006). */
+export interface RunBatchContactsTable {
+  run_id: string;
+  seq: number;
+  contacts: string;
 }
 
 /** A contact a run skipped, or the destination refused, or sent with a warning. */
@@ -189,6 +195,7 @@ export interface Database {
   export_segments: ExportSegmentsTable;
   export_runs: ExportRunsTable;
   run_batches: RunBatchesTable;
+  run_batch_contacts: RunBatchContactsTable;
   run_problems: RunProblemsTable;
   export_ledger: ExportLedgerTable;
 }

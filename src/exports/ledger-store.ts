@@ -6,14 +6,18 @@ import type { Database } from '../db/schema.js';
 // Keys per `in (...)` list: far below SQLite's (32,766) and PostgreSQL's (65,535) parameter caps.
 const KEYS_PER_QUERY = 900;
 
-/** A contact the destination confirmed, as the ledger records it. */
-export interface DeliveredContact {
-  email: string;
-  hash: string;
-  profileId: string;
+/**
+ * A contact an upsert request carried, as its checkpoint (run_batches.contacts) records it: a
+ * JSON array of these. Settling the request's job writes the confirmed ones to the ledger.
+ */
+export type SentContact = [
+  email: string,
+  hash: string,
+  profileKey: string,
+  profileId: string,
   /** The profile's version (updated_at) the payload was built from. */
-  seen: string;
-}
+  version: string,
+];
 
 /**
  * The ledger of an export: per email, the contact it delivered (the payload's hash), the profile
@@ -52,22 +56,26 @@ export class LedgerStore {
   }
 
   /**
-   * Records contacts the destination confirmed. One statement per call: the rows travel as one
-   * JSON array that the database unpacks, which on SQLite costs a fraction of a statement per row.
+   * Records the contacts of a settled request that the destination confirmed: `sent` is the
+   * request's checkpoint, a JSON array of SentContact, and `except` the emails it refused. The
+   * JSON goes to the database as it is, which unpacks it: one statement per request, and no
+   * array of tens of thousands of contacts built in memory to say what is already written down.
    */
   async confirmDelivered(
     exportId: string,
-    delivered: readonly DeliveredContact[],
+    sent: string,
+    except: readonly string[],
     deliveredAt: string,
   ): Promise<void> {
-    if (delivered.length === 0) return;
-    const json = JSON.stringify(delivered.map((c) => [c.email, c.hash, c.profileId, c.seen]));
-    const element = jsonArrayElements(dialectOf(this.db), json);
+    const dialect = dialectOf(this.db);
+    const contact = jsonArrayElements(dialect, sent);
+    // One-element arrays, so both dialects read the email the same way (`->> 0`).
+    const refused = jsonArrayElements(dialect, JSON.stringify(except.map((email) => [email])));
     await sql`
       insert into export_ledger (export_id, email, hash, delivered_at, profile_id, seen)
-      select ${exportId}, e.v ->> 0, e.v ->> 1, ${deliveredAt}, e.v ->> 2, e.v ->> 3
-      from ${element} as e
-      where true
+      select ${exportId}, e.v ->> 0, e.v ->> 1, ${deliveredAt}, e.v ->> 3, e.v ->> 4
+      from ${contact} as e
+      where (e.v ->> 0) not in (select r.v ->> 0 from ${refused} as r)
       order by e.v ->> 0
       on conflict (export_id, email) do update set
         hash = excluded.hash,
@@ -82,7 +90,7 @@ export class LedgerStore {
    */
   async markSeen(
     exportId: string,
-    contacts: readonly Omit<DeliveredContact, 'hash'>[],
+    contacts: readonly { email: string; profileId: string; seen: string }[],
   ): Promise<void> {
     if (contacts.length === 0) return;
     const json = JSON.stringify(contacts.map((c) => [c.email, c.profileId, c.seen]));

@@ -5,8 +5,9 @@ import type { Database, ExportRunsTable, RunBatchesTable, RunProblemsTable } fro
 import { assertTransition, type RunStatus } from './run-states.js';
 
 export type RunRow = Selectable<ExportRunsTable>;
-export type BatchRow = Selectable<RunBatchesTable>;
-export type BatchSummary = Omit<BatchRow, 'contacts'>;
+export type BatchSummary = Selectable<RunBatchesTable>;
+/** A batch as a run records it: its summary and what its request carried, as JSON. */
+export type BatchRow = BatchSummary & { contacts: string };
 export type ProblemRow = Selectable<RunProblemsTable>;
 
 // Bound parameters per statement stay far below SQLite's (32,766) and PostgreSQL's (65,535) caps.
@@ -159,43 +160,44 @@ export class RunStore {
   batches(runId: string): Promise<BatchSummary[]> {
     return this.db
       .selectFrom('run_batches')
-      .select([
-        'run_id',
-        'seq',
-        'kind',
-        'job_id',
-        'status',
-        'contact_count',
-        'created',
-        'updated',
-        'errored',
-        'message',
-        'updated_at',
-      ])
+      .selectAll()
       .where('run_id', '=', runId)
       .orderBy('seq')
       .execute();
   }
 
-  /** What one batch carried, as JSON text (see the run_batches migration). */
+  /** What one batch carried, as JSON text (see migration 0006); `[]` once its run ended. */
   async batchContacts(runId: string, seq: number): Promise<string> {
     const row = await this.db
-      .selectFrom('run_batches')
+      .selectFrom('run_batch_contacts')
       .select('contacts')
       .where('run_id', '=', runId)
       .where('seq', '=', seq)
-      .executeTakeFirstOrThrow();
-    return row.contacts;
+      .executeTakeFirst();
+    return row?.contacts ?? '[]';
   }
 
+  /** The checkpoint of one acknowledged request: the batch and what it carried, together. */
   async insertBatch(row: BatchRow): Promise<void> {
-    await this.db.insertInto('run_batches').values(row).execute();
+    const { contacts, ...summary } = row;
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('run_batches').values(summary).execute();
+      await trx
+        .insertInto('run_batch_contacts')
+        .values({ run_id: row.run_id, seq: row.seq, contacts })
+        .execute();
+    });
+  }
+
+  /** Drops what an ended run's requests carried: the ledger and the problems keep what matters. */
+  async dropBatchContacts(runId: string): Promise<void> {
+    await this.db.deleteFrom('run_batch_contacts').where('run_id', '=', runId).execute();
   }
 
   async updateBatch(
     runId: string,
     seq: number,
-    changes: Partial<Omit<BatchRow, 'run_id' | 'seq'>>,
+    changes: Partial<Omit<BatchSummary, 'run_id' | 'seq'>>,
   ): Promise<void> {
     await this.db
       .updateTable('run_batches')

@@ -7,9 +7,9 @@ import { RequestPacker } from './batches.js';
 import { mapContact, type AttributeValue, type ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
 import { HandoffQueue } from './handoff-queue.js';
-import type { LedgerStore } from './ledger-store.js';
+import type { LedgerStore, SentContact } from './ledger-store.js';
 import { hashPayload } from './payload-hash.js';
-import { planMembers, planRemovals } from './plan.js';
+import { planMembers, planRemovals, type PlannedMember } from './plan.js';
 import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { RunStatus } from './run-states.js';
 import type {
@@ -98,16 +98,21 @@ export interface RunnerDeps {
   planningBatchSize?: number;
 }
 
-/** A contact ready to travel: its wire form and what the ledger will remember of it. */
-interface Outgoing {
-  email: string;
-  profileKey: string;
-  profileId: string;
+/** A member mapped to a contact, while its batch is planned. */
+interface Candidate extends PlannedMember {
   /** The profile version the payload was built from. */
   version: string;
-  delivered: MemberProfile['delivered'];
-  hash: string;
   payload: string;
+}
+
+/**
+ * A contact ready to travel, kept small: requests of tens of thousands of them wait for their
+ * turn. `sent` is what its request's checkpoint records of it (a SentContact, as JSON).
+ */
+interface Outgoing {
+  email: string;
+  payload: string;
+  sent: string;
   bytes: number;
 }
 
@@ -187,6 +192,7 @@ export class ExportRunner {
       finished_at: finishedAt,
       updated_at: finishedAt,
     });
+    await this.deps.runs.dropBatchContacts(runId);
     const final = await this.mustFindRun(runId);
     onProgress?.(execution.progress(final, 'done'));
     return final;
@@ -382,7 +388,7 @@ class RunExecution {
     const { destination, session } = this.opened;
     const { exportId, listId, segmentIds, mapping } = this.settings;
     const problems: Problem[] = [];
-    const candidates: Outgoing[] = [];
+    const candidates: Candidate[] = [];
     const givenUp: { email: string; profileId: string }[] = [];
     for (const profile of profiles) {
       const mapped = mapContact(profile.attributes, mapping, destination);
@@ -408,7 +414,6 @@ class RunExecution {
         delivered: profile.delivered,
         hash: hashPayload(payload, listId),
         payload,
-        bytes: Buffer.byteLength(payload),
       });
     }
     // Emails the ledger holds for another current member stay theirs (none in a first run).
@@ -450,7 +455,15 @@ class RunExecution {
     this.dueSeen += profiles.length;
     this.plannedSoFar += profiles.length;
     this.emit('sending');
-    return plan.upsert;
+    return plan.upsert.map((c) => {
+      const sent: SentContact = [c.email, c.hash, c.profileKey, c.profileId, c.version];
+      return {
+        email: c.email,
+        payload: c.payload,
+        sent: JSON.stringify(sent),
+        bytes: Buffer.byteLength(c.payload),
+      };
+    });
   }
 
   /**
@@ -491,12 +504,7 @@ class RunExecution {
     }
     // The checkpoint: from here on this request is never sent again, whatever happens.
     await this.runs.insertBatch(
-      this.batchRow(
-        'upsert',
-        jobId,
-        group.length,
-        group.map((c) => [c.email, c.hash, c.profileKey, c.profileId, c.version]),
-      ),
+      this.batchRow('upsert', jobId, group.length, `[${group.map((c) => c.sent).join(',')}]`),
     );
     this.sentHere += group.length;
     this.batchesSent += 1;
@@ -513,7 +521,7 @@ class RunExecution {
       contacts.map((c) =>
         this.problem(
           'failed',
-          c.profileKey,
+          (JSON.parse(c.sent) as SentContact)[2],
           c.email,
           'rejected',
           `SendGrid rejected the contact${detail ? ` (${detail})` : ''}`,
@@ -555,57 +563,58 @@ class RunExecution {
 
   /** Records a finished job: the ledger learns only what the destination confirmed. */
   private async settle(batch: BatchSummary, state: FinalJob): Promise<void> {
-    // Upserts: [email, hash, profile key, profile id, profile version]; removals: [email, id].
-    const contacts = JSON.parse(await this.runs.batchContacts(this.runId, batch.seq)) as [
-      string,
-      string,
-      string,
-      string,
-      string,
-    ][];
+    // Upserts: SentContact[]; removals: [email, contact id][]. Read as JSON only when needed: a
+    // job that took every contact goes to the ledger straight from its checkpoint.
+    const checkpoint = await this.runs.batchContacts(this.runId, batch.seq);
+    let parsed: [string, ...string[]][] | undefined;
+    const contacts = () => (parsed ??= JSON.parse(checkpoint) as [string, ...string[]][]);
     const reasons = new Map<string, string>();
     if (state.status === 'failed') {
       const message = `SendGrid's job ${batch.job_id} failed: ${state.message ?? 'no reason given'}`;
-      for (const [email] of contacts) reasons.set(email, message);
+      for (const [email] of contacts()) reasons.set(email, message);
       await this.runs.update(this.runId, { error: message });
     } else if (state.status === 'errored' && state.errorsUrl) {
       const url = state.errorsUrl;
       const problems = await this.withRetries('reading the job errors', () =>
         this.opened.session.jobProblems(url),
       );
-      const inBatch = new Set(contacts.map(([email]) => email));
+      const inBatch = new Set(contacts().map(([email]) => email));
       for (const p of problems)
         if (inBatch.has(p.email))
           reasons.set(p.email, `SendGrid refused the contact: ${p.message}`);
     }
     const at = this.now();
-    const keys = new Map(contacts.map(([email, , key]) => [email, key]));
-    await this.runs.addProblems(
-      this.runId,
-      [...reasons].map(([email, reason]) => ({
-        ...this.problem('failed', keys.get(email) ?? null, email, 'destination_failed', reason),
-        source: 'job',
-      })),
-    );
-    const confirmed = contacts.filter(([email]) => !reasons.has(email));
+    if (reasons.size > 0) {
+      const keys = new Map(contacts().map(([email, , key]) => [email, key ?? null]));
+      await this.runs.addProblems(
+        this.runId,
+        [...reasons].map(([email, reason]) => ({
+          ...this.problem('failed', keys.get(email) ?? null, email, 'destination_failed', reason),
+          source: 'job',
+        })),
+      );
+    }
     const counts = state.counts;
     if (batch.kind === 'upsert') {
-      await this.deps.ledger.confirmDelivered(
-        this.settings.exportId,
-        confirmed.map(([email, hash, , profileId, seen]) => ({ email, hash, profileId, seen })),
-        at,
-      );
+      if (state.status !== 'failed') {
+        await this.deps.ledger.confirmDelivered(
+          this.settings.exportId,
+          checkpoint,
+          [...reasons.keys()],
+          at,
+        );
+      }
       await this.runs.addCounters(
         this.runId,
         { created: counts.created, updated: counts.updated },
         at,
       );
     } else {
-      await this.deps.ledger.forgetDelivered(
-        this.settings.exportId,
-        confirmed.map(([email]) => email),
-      );
-      await this.runs.addCounters(this.runId, { removed: confirmed.length }, at);
+      const removed = contacts()
+        .map(([email]) => email)
+        .filter((email) => !reasons.has(email));
+      await this.deps.ledger.forgetDelivered(this.settings.exportId, removed);
+      await this.runs.addCounters(this.runId, { removed: removed.length }, at);
     }
     await this.runs.updateBatch(this.runId, batch.seq, {
       status: state.status,
@@ -658,7 +667,7 @@ class RunExecution {
     const { jobId } = await this.withRetries(`removing ${ids.size} contacts from the list`, () =>
       this.opened.session.removeFromList(this.settings.listId, [...ids.values()]),
     );
-    await this.runs.insertBatch(this.batchRow('remove', jobId, ids.size, [...ids]));
+    await this.runs.insertBatch(this.batchRow('remove', jobId, ids.size, JSON.stringify([...ids])));
   }
 
   // --- helpers ------------------------------------------------------------------------------
@@ -716,7 +725,8 @@ class RunExecution {
     kind: 'upsert' | 'remove',
     jobId: string,
     count: number,
-    contacts: unknown[],
+    /** What the request carried, as JSON (see run_batch_contacts). */
+    contacts: string,
   ): BatchRow {
     return {
       run_id: this.runId,
@@ -725,7 +735,7 @@ class RunExecution {
       job_id: jobId,
       status: 'submitted',
       contact_count: count,
-      contacts: JSON.stringify(contacts),
+      contacts,
       created: 0,
       updated: 0,
       errored: 0,

@@ -322,6 +322,12 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       ]),
     );
     expect(await ledger.ledgerSize(exportId)).toBe(231);
+    // The checkpoints stay as history; what the requests carried goes once the run ended.
+    const { db } = get();
+    expect(
+      await db.selectFrom('run_batches').select('seq').where('run_id', '=', run.id).execute(),
+    ).toHaveLength(5);
+    expect(await db.selectFrom('run_batch_contacts').selectAll().execute()).toEqual([]);
   });
 
   it('sends only what changed on the next run, and everything with --full', async () => {

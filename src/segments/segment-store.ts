@@ -223,7 +223,17 @@ export class SegmentStore {
 
   /** The number of distinct profiles in the stored membership of any of `segmentIds`. */
   async countMembers(segmentIds: readonly string[]): Promise<number> {
-    if (segmentIds.length === 0) return 0;
+    const [only] = segmentIds;
+    if (only === undefined) return 0;
+    if (segmentIds.length === 1) {
+      // Stored with the membership, in the refresh's transaction: no need to count a million.
+      const segment = await this.db
+        .selectFrom('segments')
+        .select('member_count')
+        .where('id', '=', only)
+        .executeTakeFirst();
+      return segment?.member_count ?? 0;
+    }
     const row = await this.db
       .selectFrom('segment_members')
       .select((eb) => eb.fn.count<number>('profile_id').distinct().as('n'))

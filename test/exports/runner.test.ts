@@ -74,6 +74,12 @@ class Members implements ExportSources {
         .execute();
       this.written.set(profile.profileId, document);
     }
+    // As a refresh does: the membership and its count together.
+    await this.db
+      .updateTable('segments')
+      .set({ member_count: this.profiles.length })
+      .where('id', '=', SEGMENT)
+      .execute();
     await this.db.deleteFrom('segment_members').where('segment_id', '=', SEGMENT).execute();
     for (let i = 0; i < this.profiles.length; i += 200) {
       await this.db

@@ -19,7 +19,7 @@ export interface ContactMapping {
 }
 
 export type MappedContact =
-  | { ok: true; contact: DestinationContact; warnings: string[] }
+  | { ok: true; contact: DestinationContact; warnings: readonly string[] }
   | { ok: false; code: 'missing_email' | 'invalid_email'; reason: string };
 
 /** Trims and lower-cases an address: destinations treat `A@x.com` and `a@x.com` as one contact. */
@@ -54,17 +54,16 @@ export function mapContact(
       reason: `invalid email address ${JSON.stringify(String(rawEmail))}`,
     };
   }
-  const warnings: string[] = [];
+  let warnings: string[] | undefined;
   const fields: Record<string, string> = {};
-  for (const [field, attribute] of Object.entries(mapping.fields)) {
+  for (const { field, attribute, maxLength } of reservedFieldsOf(mapping, destination)) {
     const value = attributes[attribute];
     if (value === undefined || value === null || value === '') continue;
     let text = String(value).trim();
-    const maxLength = destination.reservedFields.find((f) => f.name === field)?.maxLength;
     // UTF-16 length bounds the character count from above: count characters only when needed.
     if (maxLength !== undefined && text.length > maxLength && [...text].length > maxLength) {
       text = [...text].slice(0, maxLength).join('');
-      warnings.push(`${field} truncated to ${maxLength} characters`);
+      (warnings ??= []).push(`${field} truncated to ${maxLength} characters`);
     }
     if (text !== '') fields[field] = text;
   }
@@ -75,7 +74,7 @@ export function mapContact(
     if (custom.type === 'number') {
       const number = typeof value === 'number' ? value : Number(String(value).trim());
       if (typeof value === 'boolean' || !Number.isFinite(number)) {
-        warnings.push(
+        (warnings ??= []).push(
           `custom field ${custom.name} left out: ${JSON.stringify(value)} is not a number`,
         );
         continue;
@@ -85,5 +84,35 @@ export function mapContact(
       customFields[custom.id] = String(value);
     }
   }
-  return { ok: true, contact: { email, fields, customFields }, warnings };
+  return { ok: true, contact: { email, fields, customFields }, warnings: warnings ?? NO_WARNINGS };
+}
+
+const NO_WARNINGS: readonly string[] = Object.freeze([]);
+
+interface ReservedField {
+  field: string;
+  attribute: string;
+  maxLength: number | undefined;
+}
+
+// A run maps every member with one mapping: its reserved fields and their limits are worked out
+// once per mapping, not once per contact.
+const reservedFieldPlans = new WeakMap<
+  ContactMapping,
+  { destination: object; fields: ReservedField[] }
+>();
+
+function reservedFieldsOf(
+  mapping: ContactMapping,
+  destination: Pick<DestinationType, 'reservedFields'>,
+): ReservedField[] {
+  const known = reservedFieldPlans.get(mapping);
+  if (known?.destination === destination) return known.fields;
+  const fields = Object.entries(mapping.fields).map(([field, attribute]) => ({
+    field,
+    attribute,
+    maxLength: destination.reservedFields.find((f) => f.name === field)?.maxLength,
+  }));
+  reservedFieldPlans.set(mapping, { destination, fields });
+  return fields;
 }

@@ -303,6 +303,7 @@ class RunExecution {
     // those this run delivered itself before an interruption, counted as sent).
     const notRead = this.membersTotal - this.dueSeen - sentBefore.size;
     if (notRead > 0) await this.runs.addCounters(this.runId, { unchanged: notRead }, this.now());
+    this.plannedSoFar = Math.max(this.plannedSoFar, this.membersTotal);
     await this.settleSubmitted();
     if (this.settings.mode === 'mirror') {
       await this.removeLeavers(planned);

@@ -425,6 +425,40 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect((await session.findContactIds(['person.0@example.com'])).size).toBe(1);
   });
 
+  it('mirror mode claims the contacts a profile-less ledger holds and removes the rest', async () => {
+    // What the ledger held before it knew profiles (migration 0006): emails without a profile.
+    await defineExport('mirror');
+    const session = sendgridDestination.open(
+      { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
+      { fetch },
+    );
+    await session.upsert(listId, [
+      session.encodeContact({ email: 'person.1@example.com', fields: {}, customFields: {} }),
+      session.encodeContact({ email: 'gone@example.com', fields: {}, customFields: {} }),
+    ]);
+    const at = clock.now().toISOString();
+    await get()
+      .db.insertInto('export_ledger')
+      .values(
+        ['person.1@example.com', 'gone@example.com'].map((email) => ({
+          export_id: exportId,
+          email,
+          hash: 'old',
+          delivered_at: at,
+          profile_id: null,
+          seen: null,
+        })),
+      )
+      .execute();
+    const run = await runOnce();
+    expect(run.counts).toMatchObject({ sent: 230, removed: 1 });
+    const emails = await list();
+    expect(emails).toContain('person.1@example.com');
+    expect(emails).not.toContain('gone@example.com');
+    expect(await ledger.ledgerSize(exportId)).toBe(230);
+    expect((await runOnce()).counts).toMatchObject({ sent: 0, removed: 0, unchanged: 230 });
+  });
+
   it('mirror mode follows a changed email: the new address is added, the old one removed', async () => {
     await defineExport('mirror');
     await runOnce();

@@ -70,7 +70,9 @@ const STATEMENTS_KEPT = 200;
  * text: Kysely prepares a statement for every query, and better-sqlite3 frees one (with the
  * copies of the values bound to it, a megabyte-sized JSON array say) only when the garbage
  * collector finalizes it, so a long run would hold many of those copies at once. A kept
- * statement is prepared once and every run binds over the values of the one before.
+ * statement is prepared once and every run binds over the values of the one before. (A kept
+ * statement runs one query at a time: Kysely's `stream()` would hold it while iterating, so two
+ * streams of the same text at once would fail; nothing here streams on SQLite.)
  */
 function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDatabase {
   const kept = new Map<string, BetterSqlite3.Statement>();

@@ -295,8 +295,10 @@ class RunExecution {
     // A payload depends on the list and the mapping: with others, every entry is checked again.
     await this.deps.ledger.useSettings(exportId, hashPayload(JSON.stringify(mapping), listId));
     this.ledgerEmpty = await this.deps.ledger.isEmpty(exportId);
-    // The emails this run took: compact, since a run may hold millions (see email-set.ts).
-    const planned = new EmailSet(this.run.full === 1 ? this.membersTotal : 1024);
+    // The emails this run took: compact, since a run may hold millions (see email-set.ts). Sized
+    // for every member at once (a first run takes them all; growing would briefly hold two
+    // tables); a delta run touches few of its zero pages, which the system only then provides.
+    const planned = new EmailSet(this.membersTotal);
     const sentBefore = await this.sentBefore();
     await this.deliverMembers(planned, sentBefore);
     // Members the ledger held at their current version were not even read: all unchanged (but

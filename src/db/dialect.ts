@@ -156,3 +156,14 @@ export function isUniqueViolation(error: unknown): boolean {
     (typeof message === 'string' && message.startsWith('UNIQUE constraint failed'))
   );
 }
+
+/**
+ * The elements of a JSON array, passed as one text parameter, as a table with one column `v`
+ * (read its members with `v ->> 0`, ... on both dialects): a bulk write sends thousands of rows
+ * as one value that the database unpacks.
+ */
+export function jsonArrayElements(dialect: SqlDialect, json: string): RawBuilder<unknown> {
+  return dialect === 'sqlite'
+    ? sql`(select value as v from json_each(${json}))`
+    : sql`(select value as v from jsonb_array_elements(${json}::jsonb))`;
+}

@@ -1,5 +1,5 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { dialectOf } from '../db/dialect.js';
+import { sql, type Kysely } from 'kysely';
+import { dialectOf, jsonArrayElements } from '../db/dialect.js';
 import { chunks } from '../shared/chunks.js';
 import type { Database } from '../db/schema.js';
 
@@ -248,11 +248,4 @@ export class LedgerStore {
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
-}
-
-/** The elements of a JSON array parameter as a table with one column `v`, on either dialect. */
-function jsonArrayElements(dialect: 'sqlite' | 'postgres', json: string): RawBuilder<unknown> {
-  return dialect === 'sqlite'
-    ? sql`(select value as v from json_each(${json}))`
-    : sql`(select value as v from jsonb_array_elements(${json}::jsonb))`;
 }

@@ -184,16 +184,7 @@ export class RowEncoder {
       if (problems) this.reject(record.line, problems.join('; '));
       else this.accept(key, `${document}}`);
     };
-    for (const record of pending) {
-      row(record);
-      if (this.batch.size >= this.batchSize) await this.flush();
-    }
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-      for (const record of next.value) {
-        row(record);
-        if (this.batch.size >= this.batchSize) await this.flush();
-      }
-    }
+    await this.feed(pending, iterator, row);
   }
 
   private readHeader(header: CsvRecord): string[] {
@@ -275,11 +266,20 @@ export class RowEncoder {
       if (problems) this.reject(record.line, problems.join('; '));
       else this.accept(key, JSON.stringify(attributes));
     };
-    for (const record of pending) {
+    await this.feed(pending, iterator, row);
+  }
+
+  /** Runs `row` on the sampled records, then on the rest as they come, writing full batches. */
+  private async feed<R>(
+    sampled: readonly R[],
+    rest: AsyncIterator<R[]>,
+    row: (record: R) => void,
+  ): Promise<void> {
+    for (const record of sampled) {
       row(record);
       if (this.batch.size >= this.batchSize) await this.flush();
     }
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+    for (let next = await rest.next(); !next.done; next = await rest.next()) {
       for (const record of next.value) {
         row(record);
         if (this.batch.size >= this.batchSize) await this.flush();

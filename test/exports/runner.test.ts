@@ -154,6 +154,9 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     const body = (await response.json()) as { contacts: { email: string }[] };
     return body.contacts.map((c) => c.email).sort();
   };
+  /** A session on a sandbox, as someone outside the export would use it (no contract check). */
+  const sandboxSession = (url = sandbox.url) =>
+    sendgridDestination.open({ apiKey: 'SG.sandbox', baseUrl: url }, { fetch });
   const putCount = () =>
     sandbox
       .stats()
@@ -281,10 +284,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       sources: members,
       clock,
     });
-    const session = sendgridDestination.open(
-      { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
-      { fetch },
-    );
+    const session = sandboxSession();
     listId = (await session.createList('Customers')).id;
     await defineExport('upsert');
   });
@@ -402,10 +402,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
 
   it('mirror mode removes the contacts it added that left the segments, and only those', async () => {
     await defineExport('mirror');
-    const session = sendgridDestination.open(
-      { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
-      { fetch },
-    );
+    const session = sandboxSession();
     // A contact someone else put in the list: not ours to remove.
     await session.upsert(listId, [
       session.encodeContact({ email: 'other@example.org', fields: {}, customFields: {} }),
@@ -428,10 +425,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   it('mirror mode claims the contacts a profile-less ledger holds and removes the rest', async () => {
     // What the ledger held before it knew profiles (migration 0006): emails without a profile.
     await defineExport('mirror');
-    const session = sendgridDestination.open(
-      { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
-      { fetch },
-    );
+    const session = sandboxSession();
     await session.upsert(listId, [
       session.encodeContact({ email: 'person.1@example.com', fields: {}, customFields: {} }),
       session.encodeContact({ email: 'gone@example.com', fields: {}, customFields: {} }),
@@ -484,10 +478,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       fault5xx: 0.1,
     });
     try {
-      const session = sendgridDestination.open(
-        { apiKey: 'SG.sandbox', baseUrl: faulty.url },
-        { fetch },
-      );
+      const session = sandboxSession(faulty.url);
       let faultyList = '';
       for (let i = 0; i < 20 && !faultyList; i++)
         faultyList = await session.createList('Faulty').then(
@@ -607,10 +598,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   it("reports a job SendGrid failed (a contact cap) in the run's error, and keeps those contacts out of the ledger", async () => {
     const capped = await startSandbox({ port: 0, jobDelayMs: 0, clock, contactCap: 100 });
     try {
-      const session = sendgridDestination.open(
-        { apiKey: 'SG.sandbox', baseUrl: capped.url },
-        { fetch },
-      );
+      const session = sandboxSession(capped.url);
       const cappedList = (await session.createList('Capped')).id;
       const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
       const settings = await service.settingsForRun((await runs.findRun(queued.id))!);

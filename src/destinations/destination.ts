@@ -75,10 +75,6 @@ export interface DestinationSession {
   listLists(): Promise<DestinationList[]>;
   listFields(): Promise<DestinationField[]>;
   countContacts(): Promise<number>;
-  /** The contact's wire form; its byte length counts against `limits.maxBytesPerRequest`. */
-  encodeContact(contact: DestinationContact): string;
-  /** Bytes a request adds around its encoded contacts (the envelope and the separators). */
-  requestOverheadBytes(listId: string, contactCount: number): number;
   /** Sends one upsert request of already-encoded contacts into a list; returns the job id. */
   upsert(listId: string, encodedContacts: readonly string[]): Promise<{ jobId: string }>;
   job(jobId: string): Promise<JobState>;
@@ -104,5 +100,12 @@ export interface DestinationType<Settings = unknown> {
   reservedFields: readonly ReservedField[];
   /** The address rules the destination enforces, so invalid contacts are never sent. */
   isValidEmail(email: string): boolean;
+  /**
+   * The contact's wire form; its byte length counts against `limits.maxBytesPerRequest`. It
+   * needs no connection, so contacts can be encoded away from the session (a planning thread).
+   */
+  encodeContact(contact: DestinationContact): string;
+  /** Bytes a request adds around its encoded contacts (the envelope and the separators). */
+  requestOverheadBytes(listId: string, contactCount: number): number;
   open(settings: Settings, io: DestinationIo): DestinationSession;
 }

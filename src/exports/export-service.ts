@@ -16,7 +16,8 @@ import type { ExportRecord, ExportStore } from './export-store.js';
 import { EmailSet } from './email-set.js';
 import { hashPayload } from './payload-hash.js';
 import type { LedgerStore } from './ledger-store.js';
-import type { MemberSource, RunSettings } from './runner.js';
+import type { MemberSource } from './planner.js';
+import type { RunSettings } from './runner.js';
 import { isFinal, type RunStatus } from './run-states.js';
 import type { ProblemRow, RunRow, RunStore } from './run-store.js';
 
@@ -278,7 +279,7 @@ export class ExportService {
         }
         seen.add(mapped.contact.email);
         preview.warnings += mapped.warnings.length;
-        const payload = opened.session.encodeContact(mapped.contact);
+        const payload = opened.destination.encodeContact(mapped.contact);
         const { delivered } = profile;
         if (
           delivered?.email === mapped.contact.email &&

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { dialectOf, jsonArrayElements } from '../db/dialect.js';
+import { inTransaction } from '../db/transaction.js';
 import { chunks } from '../shared/chunks.js';
 import type { Database } from '../db/schema.js';
 
@@ -35,7 +36,7 @@ export class LedgerStore {
    * changed), and the fingerprint recorded.
    */
   async useSettings(exportId: string, fingerprint: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       const row = await trx
         .selectFrom('exports')
         .select('ledger_settings')

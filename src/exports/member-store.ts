@@ -2,7 +2,7 @@ import type { Kysely, SelectQueryBuilder } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { parseAttributes } from '../profiles/profile-store.js';
 import type { SegmentStore } from '../segments/segment-store.js';
-import type { MemberProfile, MemberSource } from './runner.js';
+import type { MemberProfile, MemberSource } from './planner.js';
 
 type ProfileScope = Database & { p: Database['profiles'] };
 

@@ -1,7 +1,9 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { isUniqueViolation } from '../db/dialect.js';
+import { inTransaction } from '../db/transaction.js';
 import { chunks } from '../shared/chunks.js';
 import type { Database, ExportRunsTable, RunBatchesTable, RunProblemsTable } from '../db/schema.js';
+import { LedgerStore } from './ledger-store.js';
 import { assertTransition, type RunStatus } from './run-states.js';
 
 export type RunRow = Selectable<ExportRunsTable>;
@@ -75,14 +77,17 @@ export class RunStore {
     from: RunStatus,
     to: RunStatus,
     changes: Partial<Omit<RunRow, 'id' | 'status'>> = {},
+    /** Only while this worker holds the run (not once it was given to another). */
+    heldBy?: string,
   ): Promise<boolean> {
     assertTransition(id, from, to);
-    const result = await this.db
+    let update = this.db
       .updateTable('export_runs')
       .set({ ...changes, status: to })
       .where('id', '=', id)
-      .where('status', '=', from)
-      .executeTakeFirst();
+      .where('status', '=', from);
+    if (heldBy !== undefined) update = update.where('worker', '=', heldBy);
+    const result = await update.executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -107,13 +112,14 @@ export class RunStore {
       .execute();
   }
 
-  async isCancelRequested(id: string): Promise<boolean> {
+  /** What a working run checks between steps: was it canceled, and which worker holds it. */
+  async control(id: string): Promise<{ cancelRequested: boolean; worker: string | null }> {
     const row = await this.db
       .selectFrom('export_runs')
-      .select('cancel_requested')
+      .select(['cancel_requested', 'worker'])
       .where('id', '=', id)
       .executeTakeFirst();
-    return row?.cancel_requested === 1;
+    return { cancelRequested: row?.cancel_requested === 1, worker: row?.worker ?? null };
   }
 
   // --- problems ---------------------------------------------------------------------------
@@ -121,7 +127,7 @@ export class RunStore {
   /** Adds problems to a run, numbering them after the ones it has. */
   async addProblems(runId: string, problems: readonly Omit<ProblemRow, 'seq'>[]): Promise<void> {
     if (problems.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       const last = await trx
         .selectFrom('run_problems')
         .select((eb) => eb.fn.max('seq').as('seq'))
@@ -180,7 +186,7 @@ export class RunStore {
   /** The checkpoint of one acknowledged request: the batch and what it carried, together. */
   async insertBatch(row: BatchRow): Promise<void> {
     const { contacts, ...summary } = row;
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       await trx.insertInto('run_batches').values(summary).execute();
       await trx
         .insertInto('run_batch_contacts')
@@ -194,17 +200,30 @@ export class RunStore {
     await this.db.deleteFrom('run_batch_contacts').where('run_id', '=', runId).execute();
   }
 
-  async updateBatch(
+  /**
+   * Settles a batch once. In one transaction: marks it with its job's final state, unless it is
+   * no longer submitted (another worker settled it, or this one did before a crash), and lets
+   * `record` write what the job did (the ledger, the counters) through stores bound to that
+   * transaction. False when the batch was settled already, and nothing was recorded again.
+   */
+  async settleBatch(
     runId: string,
     seq: number,
     changes: Partial<Omit<BatchSummary, 'run_id' | 'seq'>>,
-  ): Promise<void> {
-    await this.db
-      .updateTable('run_batches')
-      .set(changes)
-      .where('run_id', '=', runId)
-      .where('seq', '=', seq)
-      .execute();
+    record: (stores: { runs: RunStore; ledger: LedgerStore }) => Promise<void>,
+  ): Promise<boolean> {
+    return inTransaction(this.db, async (trx) => {
+      const marked = await trx
+        .updateTable('run_batches')
+        .set(changes)
+        .where('run_id', '=', runId)
+        .where('seq', '=', seq)
+        .where('status', '=', 'submitted')
+        .executeTakeFirst();
+      if (Number(marked.numUpdatedRows) !== 1) return false;
+      await record({ runs: new RunStore(trx), ledger: new LedgerStore(trx) });
+      return true;
+    });
   }
 
   problems(runId: string): Promise<ProblemRow[]> {

@@ -3,13 +3,13 @@ import type { Clock } from '../shared/clock.js';
 import { DestinationError, InternalError, toSegsyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactSecretsInText } from '../shared/secrets.js';
-import { RequestPacker } from './batches.js';
-import { mapContact, type AttributeValue, type ContactMapping } from './contact-mapping.js';
+import type { ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
 import { HandoffQueue } from './handoff-queue.js';
 import type { LedgerStore, SentContact } from './ledger-store.js';
 import { hashPayload } from './payload-hash.js';
-import { planMembers, planRemovals, type PlannedMember } from './plan.js';
+import { planRemovals } from './plan.js';
+import { ExportPlanner, type MemberSource, type PlannedRequest, type PlanStep } from './planner.js';
 import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { RunStatus } from './run-states.js';
 import type {
@@ -20,31 +20,6 @@ import type {
   RunRow,
   RunStore,
 } from './run-store.js';
-
-/** A member profile as a run reads it, with what the export's ledger holds for it. */
-export interface MemberProfile {
-  profileId: string;
-  key: string;
-  attributes: Readonly<Record<string, AttributeValue>>;
-  /** The profile's version (its updated_at) these attributes are. */
-  version: string;
-  /** The contact the export's ledger holds for this profile (email, payload hash), or null. */
-  delivered: { email: string; hash: string } | null;
-}
-
-/** Where a run reads its members from (member-store.ts, wired in app.ts). */
-export interface MemberSource {
-  /** How many distinct profiles the union of the segments holds (their last refresh). */
-  countMembers(segmentIds: readonly string[]): Promise<number>;
-  /**
-   * The members of the union of the segments, in batches. With `onlyDue`, only those the
-   * export's ledger does not hold at their current version: new, changed, or never delivered.
-   */
-  iterateMembers(
-    segmentIds: readonly string[],
-    options: { batchSize: number; exportId: string; onlyDue: boolean },
-  ): AsyncIterable<MemberProfile[]>;
-}
 
 /** The export's configuration as a run saw it when it started; a resumed run reuses it. */
 export interface RunSettings {
@@ -98,24 +73,6 @@ export interface RunnerDeps {
   planningBatchSize?: number;
 }
 
-/** A member mapped to a contact, while its batch is planned. */
-interface Candidate extends PlannedMember {
-  /** The profile version the payload was built from. */
-  version: string;
-  payload: string;
-}
-
-/**
- * A contact ready to travel, kept small: requests of tens of thousands of them wait for their
- * turn. `sent` is what its request's checkpoint records of it (a SentContact, as JSON).
- */
-interface Outgoing {
-  email: string;
-  payload: string;
-  sent: string;
-  bytes: number;
-}
-
 type FinalJob = Exclude<JobState, { status: 'pending' }>;
 type Problem = Omit<ProblemRow, 'seq'>;
 
@@ -123,6 +80,11 @@ type Problem = Omit<ProblemRow, 'seq'>;
 class RunFailure extends Error {}
 /** Thrown inside a run when a cancel was requested; the run ends canceled. */
 class RunCanceled extends Error {}
+/**
+ * Thrown inside a run whose worker was taken for dead and the run given to another: this one
+ * stops at once and leaves the run, its checkpoints and its ledger to the new worker.
+ */
+class RunTakenOver extends Error {}
 
 const BATCH_INDEX = /^contacts\[(\d+)\]/;
 // Waits longer than this are cut into steps with a heartbeat between them, so a run waiting out
@@ -183,15 +145,21 @@ export class ExportRunner {
       }
     }
     const current = await this.mustFindRun(runId);
+    if (current.worker !== this.deps.workerId) {
+      // Taken for dead and given to another worker meanwhile: the run is that worker's now.
+      this.deps.logger.warn({ runId, worker: current.worker }, 'export run taken over');
+      return current;
+    }
     const failed = await this.deps.runs.countProblems(runId, 'failed');
     if (status === 'succeeded' && (failed > 0 || current.error)) status = 'partially_succeeded';
     const finishedAt = this.now();
-    await this.deps.runs.transition(runId, current.status as RunStatus, status, {
-      failed,
-      error: error ?? current.error,
-      finished_at: finishedAt,
-      updated_at: finishedAt,
-    });
+    await this.deps.runs.transition(
+      runId,
+      current.status as RunStatus,
+      status,
+      { failed, error: error ?? current.error, finished_at: finishedAt, updated_at: finishedAt },
+      this.deps.workerId,
+    );
     await this.deps.runs.dropBatchContacts(runId);
     const final = await this.mustFindRun(runId);
     onProgress?.(execution.progress(final, 'done'));
@@ -251,6 +219,8 @@ class RunExecution {
   /** When the export's ledger is empty (a first run), no email can be held by another member. */
   private ledgerEmpty = false;
   private nextSeq = 0;
+  /** While members are delivered: acknowledged jobs waiting to be settled, in order. */
+  private settling: HandoffQueue<BatchSummary> | undefined;
   private lastProgress = 0;
 
   constructor(
@@ -295,12 +265,8 @@ class RunExecution {
     // A payload depends on the list and the mapping: with others, every entry is checked again.
     await this.deps.ledger.useSettings(exportId, hashPayload(JSON.stringify(mapping), listId));
     this.ledgerEmpty = await this.deps.ledger.isEmpty(exportId);
-    // The emails this run took: compact, since a run may hold millions (see email-set.ts). Sized
-    // for every member at once (a first run takes them all; growing would briefly hold two
-    // tables); a delta run touches few of its zero pages, which the system only then provides.
-    const planned = new EmailSet(this.membersTotal);
     const sentBefore = await this.sentBefore();
-    await this.deliverMembers(planned, sentBefore);
+    const planned = await this.deliverMembers(sentBefore);
     // Members the ledger held at their current version were not even read: all unchanged (but
     // those this run delivered itself before an interruption, counted as sent).
     const notRead = this.membersTotal - this.dueSeen - sentBefore.size;
@@ -327,19 +293,19 @@ class RunExecution {
   // --- planning and sending, side by side ---------------------------------------------------
 
   /**
-   * Plans the members batch after batch and hands full requests to a sender that sends them one
-   * at a time (never fanning out to one endpoint) while planning goes on.
+   * Plans the members step after step (planner.ts) and hands full requests to a sender that
+   * sends them one at a time (never fanning out to one endpoint) while planning goes on; a
+   * settler polls and settles their jobs meanwhile. Returns the emails the run planned.
    */
-  private async deliverMembers(planned: EmailSet, sentBefore: EmailSet): Promise<void> {
+  private async deliverMembers(sentBefore: EmailSet): Promise<EmailSet> {
     this.emit('sending', true);
-    const { destination, session } = this.opened;
     // One full request waits while another is in flight and a third fills: enough to keep the
     // sender busy, and each holds up to 6 MB, so no more.
-    const queue = new HandoffQueue<Outgoing[]>(1);
+    const queue = new HandoffQueue<PlannedRequest>(1);
     const sender = (async () => {
       try {
-        for (let group = await queue.take(); group; group = await queue.take()) {
-          await this.sendGroup(group);
+        for (let request = await queue.take(); request; request = await queue.take()) {
+          await this.sendGroup(request);
         }
       } catch (error) {
         queue.fail(error);
@@ -348,125 +314,86 @@ class RunExecution {
     })();
     // Handled below (`await sender`); this keeps a failure from counting as unhandled meanwhile.
     sender.catch(() => undefined);
-    try {
-      const packer = new RequestPacker<Outgoing>({
-        maxItems: destination.limits.maxContactsPerRequest,
-        maxBytes: destination.limits.maxBytesPerRequest,
-        overheadBytes: (count) => session.requestOverheadBytes(this.settings.listId, count),
-      });
-      const batchSize = this.deps.planningBatchSize ?? 2_000;
-      const members = this.deps.members.iterateMembers(this.settings.segmentIds, {
-        batchSize,
-        exportId: this.settings.exportId,
-        onlyDue: this.run.full !== 1,
-      });
-      for await (const profiles of members) {
-        for (const contact of await this.planBatch(profiles, planned, sentBefore)) {
-          const full = packer.add(contact);
-          if (full) await queue.push(full);
+    // Acknowledged jobs are polled and settled in order while planning and sending go on, so the
+    // ledger is written meanwhile, not all after the last request.
+    const settling = new HandoffQueue<BatchSummary>(Number.POSITIVE_INFINITY);
+    this.settling = settling;
+    const settler = (async () => {
+      try {
+        for (let batch = await settling.take(); batch; batch = await settling.take()) {
+          await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
+          this.jobsDone += 1;
+          this.emit('sending', true);
         }
+      } catch (error) {
+        queue.fail(error);
+        throw error;
+      }
+    })();
+    settler.catch(() => undefined);
+    const { exportId, listId, mapping, segmentIds } = this.settings;
+    const planner = new ExportPlanner(
+      {
+        members: this.deps.members,
+        heldByMembers: (...args) => this.deps.ledger.heldByMembers(...args),
+        destination: this.opened.destination,
+      },
+      {
+        exportId,
+        listId,
+        mapping,
+        segmentIds,
+        full: this.run.full === 1,
+        ledgerEmpty: this.ledgerEmpty,
+        membersTotal: this.membersTotal,
+        batchSize: this.deps.planningBatchSize ?? 2_000,
+      },
+      sentBefore,
+    );
+    try {
+      for await (const step of planner.steps()) {
+        await this.recordStep(step);
+        for (const full of step.requests) await queue.push(full);
         queue.check();
         await this.throwIfCanceled();
         // SQLite answers synchronously, so planning never yields by itself: let the sender's
-        // request and response move between batches, or sending would wait for planning.
+        // request and response move between steps, or sending would wait for planning.
         await new Promise((resolve) => setImmediate(resolve));
       }
-      const last = packer.flush();
-      if (last.length > 0) await queue.push(last);
       queue.close();
+      await sender;
     } catch (error) {
       queue.fail(error);
-      await sender.catch(() => undefined);
+      settling.fail(error);
+      await Promise.all([sender.catch(() => undefined), settler.catch(() => undefined)]);
       throw error;
+    } finally {
+      this.settling = undefined;
     }
-    await sender;
+    settling.close();
+    await this.setStatus('waiting_on_destination');
+    this.emit('waiting for SendGrid', true);
+    await settler;
+    await this.setStatus('running');
+    return planner.planned;
   }
 
-  /** Maps, validates, deduplicates and plans one batch of members; returns what to send. */
-  private async planBatch(
-    profiles: readonly MemberProfile[],
-    planned: EmailSet,
-    sentBefore: EmailSet,
-  ): Promise<Outgoing[]> {
-    const { destination, session } = this.opened;
-    const { exportId, listId, segmentIds, mapping } = this.settings;
-    const problems: Problem[] = [];
-    const candidates: Candidate[] = [];
-    const givenUp: { email: string; profileId: string }[] = [];
-    for (const profile of profiles) {
-      const mapped = mapContact(profile.attributes, mapping, destination);
-      if (!mapped.ok) {
-        problems.push(this.problem('skipped', profile.key, null, mapped.code, mapped.reason));
-        // Its contact, if it had one, is no longer what this profile gives.
-        if (profile.delivered) {
-          givenUp.push({ email: profile.delivered.email, profileId: profile.profileId });
-        }
-        continue;
-      }
-      const payload = session.encodeContact(mapped.contact);
-      for (const warning of mapped.warnings) {
-        problems.push(
-          this.problem('warning', profile.key, mapped.contact.email, 'field_adjusted', warning),
-        );
-      }
-      candidates.push({
-        email: mapped.contact.email,
-        profileKey: profile.key,
-        profileId: profile.profileId,
-        version: profile.version,
-        delivered: profile.delivered,
-        hash: hashPayload(payload, listId),
-        payload,
-      });
-    }
-    // Emails the ledger holds for another current member stay theirs (none in a first run).
-    const heldBy = this.ledgerEmpty
-      ? new Map<string, string>()
-      : await this.deps.ledger.heldByMembers(
-          exportId,
-          segmentIds,
-          candidates.filter((c) => c.delivered?.email !== c.email).map((c) => c.email),
-        );
-    const plan = planMembers(candidates, heldBy, planned, { full: this.run.full === 1 });
-    for (const duplicate of plan.duplicates) {
-      problems.push(
-        this.problem(
-          'skipped',
-          duplicate.profileKey,
-          duplicate.email,
-          'duplicate_email',
-          'another profile with the same email is sent instead',
-        ),
-      );
-    }
-    await this.deps.ledger.giveUp(exportId, [...givenUp, ...plan.givenUp]);
-    await this.deps.ledger.markSeen(
-      exportId,
-      plan.unchanged.map((c) => ({ email: c.email, profileId: c.profileId, seen: c.version })),
-    );
-    await this.runs.addProblems(this.runId, problems);
-    const skipped = problems.filter((p) => p.severity === 'skipped').length;
-    await this.runs.addCounters(
+  /** Records what planning a batch found: problems, counters, and the ledger's bookkeeping. */
+  private async recordStep(step: PlanStep): Promise<void> {
+    const { exportId } = this.settings;
+    await this.deps.ledger.giveUp(exportId, step.givenUp);
+    await this.deps.ledger.markSeen(exportId, step.seen);
+    await this.runs.addProblems(
       this.runId,
-      {
-        skipped,
-        // Contacts this run delivered before it was interrupted are counted as sent, not again.
-        unchanged: plan.unchanged.filter((c) => !sentBefore.has(c.email)).length,
-      },
-      this.now(),
+      step.problems.map((p) => this.problem(p.severity, p.profileKey, p.email, p.code, p.reason)),
     );
-    this.dueSeen += profiles.length;
-    this.plannedSoFar += profiles.length;
+    const skipped = step.problems.filter((p) => p.severity === 'skipped').length;
+    if (skipped > 0 || step.unchanged > 0) {
+      await this.runs.addCounters(this.runId, { skipped, unchanged: step.unchanged }, this.now());
+    }
+    this.dueSeen += step.read;
+    this.plannedSoFar += step.read;
     this.emit('sending');
-    return plan.upsert.map((c) => {
-      const sent: SentContact = [c.email, c.hash, c.profileKey, c.profileId, c.version];
-      return {
-        email: c.email,
-        payload: c.payload,
-        sent: JSON.stringify(sent),
-        bytes: Buffer.byteLength(c.payload),
-      };
-    });
   }
 
   /**
@@ -474,16 +401,14 @@ class RunExecution {
    * sends the rest again; one that does not is split in halves until the bad contacts are
    * isolated, so the valid ones are still delivered.
    */
-  private async sendGroup(group: Outgoing[]): Promise<void> {
-    if (group.length === 0) return;
+  private async sendGroup(group: PlannedRequest): Promise<void> {
+    const count = group.payloads.length;
+    if (count === 0) return;
     await this.throwIfCanceled();
     let jobId: string;
     try {
-      ({ jobId } = await this.withRetries(`sending ${group.length} contacts`, () =>
-        this.opened.session.upsert(
-          this.settings.listId,
-          group.map((c) => c.payload),
-        ),
+      ({ jobId } = await this.withRetries(`sending ${count} contacts`, () =>
+        this.opened.session.upsert(this.settings.listId, group.payloads),
       ));
     } catch (error) {
       if (
@@ -492,44 +417,55 @@ class RunExecution {
       ) {
         throw error;
       }
-      const named = namedContacts(error, group.length);
-      if (group.length === 1 || named.size === group.length) return this.reject(group, error);
+      const named = namedContacts(error, count);
+      if (count === 1 || named.size === count) return this.reject(group, error);
       if (named.size > 0) {
         await this.reject(
-          group.filter((_, index) => named.has(index)),
+          pick(group, (index) => named.has(index)),
           error,
         );
-        return this.sendGroup(group.filter((_, index) => !named.has(index)));
+        return this.sendGroup(pick(group, (index) => !named.has(index)));
       }
-      const middle = Math.ceil(group.length / 2);
-      await this.sendGroup(group.slice(0, middle));
-      return this.sendGroup(group.slice(middle));
+      const middle = Math.ceil(count / 2);
+      await this.sendGroup(pick(group, (index) => index < middle));
+      return this.sendGroup(pick(group, (index) => index >= middle));
     }
+    // A worker taken for dead while its request was in flight leaves the run to its successor.
+    await this.throwIfTakenOver();
     // The checkpoint: from here on this request is never sent again, whatever happens.
-    await this.runs.insertBatch(
-      this.batchRow('upsert', jobId, group.length, `[${group.map((c) => c.sent).join(',')}]`),
+    const { contacts, ...batch } = this.batchRow(
+      'upsert',
+      jobId,
+      count,
+      `[${group.sent.join(',')}]`,
     );
-    this.sentHere += group.length;
+    await this.runs.insertBatch({ ...batch, contacts });
+    if (this.settling) {
+      this.jobsTotal += 1;
+      await this.settling.push(batch);
+    }
+    this.sentHere += count;
     this.batchesSent += 1;
-    await this.runs.addCounters(this.runId, { sent: group.length }, this.now());
+    await this.runs.addCounters(this.runId, { sent: count }, this.now());
     this.emit('sending', true);
   }
 
-  private async reject(contacts: Outgoing[], error: DestinationError): Promise<void> {
+  private async reject(contacts: PlannedRequest, error: DestinationError): Promise<void> {
     const detail = error.details
       .map((d) => (d.field ? `${d.field}: ${d.message}` : d.message))
       .join('; ');
     await this.runs.addProblems(
       this.runId,
-      contacts.map((c) =>
-        this.problem(
+      contacts.sent.map((sent) => {
+        const [email, , profileKey] = JSON.parse(sent) as SentContact;
+        return this.problem(
           'failed',
-          (JSON.parse(c.sent) as SentContact)[2],
-          c.email,
+          profileKey,
+          email,
           'rejected',
           `SendGrid rejected the contact${detail ? ` (${detail})` : ''}`,
-        ),
-      ),
+        );
+      }),
     );
   }
 
@@ -575,7 +511,6 @@ class RunExecution {
     if (state.status === 'failed') {
       const message = `SendGrid's job ${batch.job_id} failed: ${state.message ?? 'no reason given'}`;
       for (const [email] of contacts()) reasons.set(email, message);
-      await this.runs.update(this.runId, { error: message });
     } else if (state.status === 'errored' && state.errorsUrl) {
       const url = state.errorsUrl;
       const problems = await this.withRetries('reading the job errors', () =>
@@ -587,46 +522,62 @@ class RunExecution {
           reasons.set(p.email, `SendGrid refused the contact: ${p.message}`);
     }
     const at = this.now();
-    if (reasons.size > 0) {
-      const keys = new Map(contacts().map(([email, , key]) => [email, key ?? null]));
-      await this.runs.addProblems(
-        this.runId,
-        [...reasons].map(([email, reason]) => ({
-          ...this.problem('failed', keys.get(email) ?? null, email, 'destination_failed', reason),
-          source: 'job',
-        })),
-      );
-    }
     const counts = state.counts;
-    if (batch.kind === 'upsert') {
-      if (state.status !== 'failed') {
-        await this.deps.ledger.confirmDelivered(
-          this.settings.exportId,
-          checkpoint,
-          [...reasons.keys()],
-          at,
-        );
-      }
-      await this.runs.addCounters(
-        this.runId,
-        { created: counts.created, updated: counts.updated },
-        at,
-      );
-    } else {
-      const removed = contacts()
-        .map(([email]) => email)
-        .filter((email) => !reasons.has(email));
-      await this.deps.ledger.forgetDelivered(this.settings.exportId, removed);
-      await this.runs.addCounters(this.runId, { removed: removed.length }, at);
-    }
-    await this.runs.updateBatch(this.runId, batch.seq, {
-      status: state.status,
-      created: counts.created,
-      updated: counts.updated,
-      errored: reasons.size,
-      message: state.status === 'failed' ? (state.message ?? null) : null,
-      updated_at: at,
-    });
+    const { exportId } = this.settings;
+    const jobFailed = state.status === 'failed' ? (state.message ?? 'no reason given') : null;
+    // Once only, and all or nothing: a job settled twice (a worker taken for dead that carried
+    // on, a crash between two writes) would count its contacts twice.
+    await this.runs.settleBatch(
+      this.runId,
+      batch.seq,
+      {
+        status: state.status,
+        created: counts.created,
+        updated: counts.updated,
+        errored: reasons.size,
+        message: state.status === 'failed' ? (state.message ?? null) : null,
+        updated_at: at,
+      },
+      async ({ runs, ledger }) => {
+        if (jobFailed !== null) {
+          await runs.update(this.runId, {
+            error: `SendGrid's job ${batch.job_id} failed: ${jobFailed}`,
+          });
+        }
+        if (reasons.size > 0) {
+          const keys = new Map(contacts().map(([email, , key]) => [email, key ?? null]));
+          await runs.addProblems(
+            this.runId,
+            [...reasons].map(([email, reason]) => ({
+              ...this.problem(
+                'failed',
+                keys.get(email) ?? null,
+                email,
+                'destination_failed',
+                reason,
+              ),
+              source: 'job',
+            })),
+          );
+        }
+        if (batch.kind === 'upsert') {
+          if (jobFailed === null) {
+            await ledger.confirmDelivered(exportId, checkpoint, [...reasons.keys()], at);
+          }
+          await runs.addCounters(
+            this.runId,
+            { created: counts.created, updated: counts.updated },
+            at,
+          );
+        } else {
+          const removed = contacts()
+            .map(([email]) => email)
+            .filter((email) => !reasons.has(email));
+          await ledger.forgetDelivered(exportId, removed);
+          await runs.addCounters(this.runId, { removed: removed.length }, at);
+        }
+      },
+    );
   }
 
   // --- mirror removals ----------------------------------------------------------------------
@@ -768,15 +719,28 @@ class RunExecution {
   private async setStatus(to: RunStatus): Promise<void> {
     const from = this.run.status as RunStatus;
     if (from === to) return;
-    await this.runs.transition(this.runId, from, to, {
-      updated_at: this.now(),
-      heartbeat_at: this.now(),
-    });
+    const moved = await this.runs.transition(
+      this.runId,
+      from,
+      to,
+      { updated_at: this.now(), heartbeat_at: this.now() },
+      this.deps.workerId,
+    );
+    // Not ours any more: another worker took the run over (or changed it) meanwhile.
+    if (!moved) throw new RunTakenOver(`run ${this.runId} is no longer held by this worker`);
     this.run = { ...this.run, status: to };
   }
 
+  /** Stops the run when it was canceled, or given to another worker. */
   private async throwIfCanceled(): Promise<void> {
-    if (await this.runs.isCancelRequested(this.runId)) throw new RunCanceled('canceled');
+    const { cancelRequested, worker } = await this.runs.control(this.runId);
+    if (worker !== this.deps.workerId) throw new RunTakenOver(`run taken over by ${worker}`);
+    if (cancelRequested) throw new RunCanceled('canceled');
+  }
+
+  private async throwIfTakenOver(): Promise<void> {
+    const { worker } = await this.runs.control(this.runId);
+    if (worker !== this.deps.workerId) throw new RunTakenOver(`run taken over by ${worker}`);
   }
 
   private now(): string {
@@ -812,6 +776,14 @@ class RunExecution {
       etaSeconds: rate > 0 && remaining > 0 ? remaining / rate : undefined,
     };
   }
+}
+
+/** The contacts of a request whose index passes `keep`, in order. */
+function pick(request: PlannedRequest, keep: (index: number) => boolean): PlannedRequest {
+  return {
+    payloads: request.payloads.filter((_, index) => keep(index)),
+    sent: request.sent.filter((_, index) => keep(index)),
+  };
 }
 
 /** The indexes of the contacts a 400 names (`contacts[12].email`), within the request. */

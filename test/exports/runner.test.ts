@@ -405,7 +405,11 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     const session = sandboxSession();
     // A contact someone else put in the list: not ours to remove.
     await session.upsert(listId, [
-      session.encodeContact({ email: 'other@example.org', fields: {}, customFields: {} }),
+      sendgridDestination.encodeContact({
+        email: 'other@example.org',
+        fields: {},
+        customFields: {},
+      }),
     ]);
     await runOnce();
     expect(await list()).toHaveLength(231);
@@ -427,8 +431,16 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     await defineExport('mirror');
     const session = sandboxSession();
     await session.upsert(listId, [
-      session.encodeContact({ email: 'person.1@example.com', fields: {}, customFields: {} }),
-      session.encodeContact({ email: 'gone@example.com', fields: {}, customFields: {} }),
+      sendgridDestination.encodeContact({
+        email: 'person.1@example.com',
+        fields: {},
+        customFields: {},
+      }),
+      sendgridDestination.encodeContact({
+        email: 'gone@example.com',
+        fields: {},
+        customFields: {},
+      }),
     ]);
     const at = clock.now().toISOString();
     await get()
@@ -708,6 +720,64 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     });
     expect(putCount()).toBe(5); // two before the crash, three after: none sent twice
     expect(await list()).toHaveLength(230);
+  });
+
+  it('a worker taken for dead that comes back leaves the run to its successor', async () => {
+    let puts = 0;
+    let release: (() => void) | undefined;
+    // The first worker stalls (a frozen process, a network hang) on its third request.
+    scenario.fetch = (input, init) => {
+      if (init?.method === 'PUT' && ++puts === 3) {
+        return new Promise<Response>((resolve, reject) => {
+          release = () => void fetch(input, init).then(resolve, reject);
+        });
+      }
+      return fetch(input, init);
+    };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    const first = runner({ workerId: 'worker-a' }).execute(queued.id);
+    for (let i = 0; i < 500 && !release; i++) await new Promise((r) => setTimeout(r, 5));
+    scenario.fetch = undefined;
+    clock.advance(10 * 60_000);
+    const second = runner({ workerId: 'worker-b' });
+    expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
+    await second.execute(queued.id);
+    const done = await service.getRun(admin, queued.id);
+    expect(done).toMatchObject({ status: 'succeeded', counts: { sent: 230, created: 230 } });
+    // The stalled request goes through at last; its worker notices and touches nothing.
+    release?.();
+    expect(await first).toMatchObject({ status: 'succeeded', worker: 'worker-b' });
+    // Only its stalled request, which did reach SendGrid, is counted.
+    expect(await service.getRun(admin, queued.id)).toEqual({
+      ...done,
+      requests: done.requests + 1,
+    });
+    expect(await list()).toHaveLength(230);
+    expect(await ledger.ledgerSize(exportId)).toBe(230);
+  });
+
+  it('settles a batch once and all at once: a second settlement or a failed one records nothing', async () => {
+    const run = await runOnce();
+    const [batch] = await runs.batches(run.id);
+    if (!batch) throw new Error('no batch');
+    const addCreated = async ({ runs: store }: { runs: RunStore }) =>
+      store.addCounters(run.id, { created: 1000 }, clock.now().toISOString());
+    expect(await runs.settleBatch(run.id, batch.seq, { status: 'completed' }, addCreated)).toBe(
+      false,
+    );
+    await get()
+      .db.updateTable('run_batches')
+      .set({ status: 'submitted' })
+      .where('run_id', '=', run.id)
+      .where('seq', '=', batch.seq)
+      .execute();
+    const crash = runs.settleBatch(run.id, batch.seq, { status: 'completed' }, async (stores) => {
+      await addCreated(stores);
+      throw new Error('crashed while settling');
+    });
+    await expect(crash).rejects.toThrow('crashed while settling');
+    expect((await runs.batches(run.id))[0]?.status).toBe('submitted');
+    expect((await service.getRun(admin, run.id)).counts.created).toBe(230);
   });
 
   it('cancels after the request in flight and keeps the ledger true', async () => {

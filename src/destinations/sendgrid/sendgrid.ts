@@ -78,6 +78,30 @@ export function isValidSendGridEmail(email: string): boolean {
   return at > 0 && at <= 64 && EMAIL.test(email);
 }
 
+/** A contact's wire form, written out directly: this runs once per contact, a million times. */
+function encodeContact(contact: DestinationContact): string {
+  let json = `{"email":${JSON.stringify(contact.email)}`;
+  for (const field in contact.fields) {
+    json += `,${JSON.stringify(field)}:${JSON.stringify(contact.fields[field])}`;
+  }
+  let custom = '';
+  for (const id in contact.customFields) {
+    custom += `${custom ? ',' : ''}${JSON.stringify(id)}:${JSON.stringify(contact.customFields[id])}`;
+  }
+  return custom ? `${json},"custom_fields":{${custom}}}` : `${json}}`;
+}
+
+let envelopeBytes: { listId: string; bytes: number } | undefined;
+
+/** Bytes an upsert adds around `contactCount` encoded contacts: the envelope and the commas. */
+function requestOverheadBytes(listId: string, contactCount: number): number {
+  if (envelopeBytes?.listId !== listId) {
+    const [open, close] = upsertEnvelope(listId);
+    envelopeBytes = { listId, bytes: Buffer.byteLength(open) + Buffer.byteLength(close) };
+  }
+  return envelopeBytes.bytes + Math.max(0, contactCount - 1);
+}
+
 /** SendGrid Marketing Campaigns as a destination. */
 export const sendgridDestination: DestinationType<z.output<typeof settingsSchema>> = {
   type: 'sendgrid',
@@ -91,6 +115,8 @@ export const sendgridDestination: DestinationType<z.output<typeof settingsSchema
   },
   reservedFields,
   isValidEmail: isValidSendGridEmail,
+  encodeContact,
+  requestOverheadBytes,
   open: (settings, io) => new SendGridSession(new SendGridClient(settings, io.fetch)),
 };
 
@@ -194,29 +220,6 @@ class SendGridSession implements DestinationSession {
       response.body,
       'GET /v3/marketing/contacts/count',
     ).contact_count;
-  }
-
-  encodeContact(contact: DestinationContact): string {
-    // Written out directly: this runs once per contact, a million times for a large export.
-    let json = `{"email":${JSON.stringify(contact.email)}`;
-    for (const field in contact.fields) {
-      json += `,${JSON.stringify(field)}:${JSON.stringify(contact.fields[field])}`;
-    }
-    let custom = '';
-    for (const id in contact.customFields) {
-      custom += `${custom ? ',' : ''}${JSON.stringify(id)}:${JSON.stringify(contact.customFields[id])}`;
-    }
-    return custom ? `${json},"custom_fields":{${custom}}}` : `${json}}`;
-  }
-
-  private envelopeBytes: { listId: string; bytes: number } | undefined;
-
-  requestOverheadBytes(listId: string, contactCount: number): number {
-    if (this.envelopeBytes?.listId !== listId) {
-      const [open, close] = upsertEnvelope(listId);
-      this.envelopeBytes = { listId, bytes: Buffer.byteLength(open) + Buffer.byteLength(close) };
-    }
-    return this.envelopeBytes.bytes + Math.max(0, contactCount - 1);
   }
 
   async upsert(listId: string, encodedContacts: readonly string[]): Promise<{ jobId: string }> {

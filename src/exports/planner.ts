@@ -1,0 +1,241 @@
+import type { DestinationType } from '../destinations/destination.js';
+import { RequestPacker } from './batches.js';
+import { mapContact, type AttributeValue, type ContactMapping } from './contact-mapping.js';
+import { EmailSet } from './email-set.js';
+import type { SentContact } from './ledger-store.js';
+import { hashPayload } from './payload-hash.js';
+import { planMembers, type PlannedMember } from './plan.js';
+
+/** A member profile as a run reads it, with what the export's ledger holds for it. */
+export interface MemberProfile {
+  profileId: string;
+  key: string;
+  attributes: Readonly<Record<string, AttributeValue>>;
+  /** The profile's version (its updated_at) these attributes are. */
+  version: string;
+  /** The contact the export's ledger holds for this profile (email, payload hash), or null. */
+  delivered: { email: string; hash: string } | null;
+}
+
+/** Where a run reads its members from (member-store.ts). */
+export interface MemberSource {
+  /** How many distinct profiles the union of the segments holds (their last refresh). */
+  countMembers(segmentIds: readonly string[]): Promise<number>;
+  /**
+   * The members of the union of the segments, in batches. With `onlyDue`, only those the
+   * export's ledger does not hold at their current version: new, changed, or never delivered.
+   */
+  iterateMembers(
+    segmentIds: readonly string[],
+    options: { batchSize: number; exportId: string; onlyDue: boolean },
+  ): AsyncIterable<MemberProfile[]>;
+}
+
+/** What planning a run needs to know. */
+export interface PlanInput {
+  exportId: string;
+  listId: string;
+  mapping: ContactMapping;
+  segmentIds: string[];
+  /** Send every member, changed or not (`exports run --full`). */
+  full: boolean;
+  /** A first run: no email can be held by another member yet. */
+  ledgerEmpty: boolean;
+  /** Members in the segments (sizes the set of planned emails). */
+  membersTotal: number;
+  /** Members read and planned per step. */
+  batchSize: number;
+}
+
+/**
+ * The contacts of one request, in order: each one's wire form, and what the request's checkpoint
+ * records of it (a SentContact as JSON).
+ */
+export interface PlannedRequest {
+  payloads: string[];
+  sent: string[];
+}
+
+/** A member that cannot be sent as it is (skipped) or was adjusted to be sent (warning). */
+export interface PlanProblem {
+  severity: 'skipped' | 'warning';
+  profileKey: string;
+  email: string | null;
+  code: string;
+  reason: string;
+}
+
+/** What planning one batch of members found: the run records it, and sends the requests. */
+export interface PlanStep {
+  /** Members read in this step. */
+  read: number;
+  problems: PlanProblem[];
+  /** Contacts these members no longer map to (ledger-store.ts giveUp). */
+  givenUp: { email: string; profileId: string }[];
+  /** Delivered contacts still exactly what their profiles give (ledger-store.ts markSeen). */
+  seen: { email: string; profileId: string; seen: string }[];
+  /** Unchanged members, but those the run delivered before an interruption. */
+  unchanged: number;
+  /** Requests this step filled; the last step also carries the one left partly filled. */
+  requests: PlannedRequest[];
+}
+
+/** What planning reads: the members, and who holds which email in the ledger. */
+export interface PlannerDeps {
+  members: MemberSource;
+  heldByMembers(
+    exportId: string,
+    segmentIds: readonly string[],
+    emails: readonly string[],
+  ): Promise<Map<string, string>>;
+  destination: Pick<
+    DestinationType,
+    'isValidEmail' | 'reservedFields' | 'encodeContact' | 'requestOverheadBytes' | 'limits'
+  >;
+}
+
+/** A member mapped to a contact, while its batch is planned. */
+interface Candidate extends PlannedMember {
+  version: string;
+  payload: string;
+}
+
+/** A contact waiting in a request being filled. */
+interface Outgoing {
+  payload: string;
+  sent: string;
+  bytes: number;
+}
+
+/**
+ * Plans a run, step by step: reads the members batch after batch, maps and validates each,
+ * deduplicates them by normalised email, plans them against the export's ledger, and fills
+ * requests of the most contacts the destination allows. It only reads: what it finds is the
+ * run's to record (runner.ts), apart from the pure decisions (plan.ts) and the reading.
+ */
+export class ExportPlanner {
+  /** The emails this run took, so far (all of them once the steps ended). */
+  readonly planned: EmailSet;
+
+  constructor(
+    private readonly deps: PlannerDeps,
+    private readonly input: PlanInput,
+    /** The emails this run delivered before an interruption. */
+    private readonly sentBefore: EmailSet,
+  ) {
+    // Sized for every member at once: a first run takes them all, and growing would briefly hold
+    // two tables; a delta run touches few of its zero pages, which the system only then provides.
+    this.planned = new EmailSet(input.membersTotal);
+  }
+
+  async *steps(): AsyncGenerator<PlanStep> {
+    const { destination } = this.deps;
+    const { exportId, listId, segmentIds, batchSize, full } = this.input;
+    const packer = new RequestPacker<Outgoing>({
+      maxItems: destination.limits.maxContactsPerRequest,
+      maxBytes: destination.limits.maxBytesPerRequest,
+      overheadBytes: (count) => destination.requestOverheadBytes(listId, count),
+    });
+    const batches = this.deps.members.iterateMembers(segmentIds, {
+      batchSize,
+      exportId,
+      onlyDue: !full,
+    });
+    for await (const profiles of batches) {
+      const { step, outgoing } = await this.planBatch(profiles);
+      for (const contact of outgoing) {
+        const closed = packer.add(contact);
+        if (closed) step.requests.push(toRequest(closed));
+      }
+      yield step;
+    }
+    const last = packer.flush();
+    if (last.length > 0) yield { ...emptyStep(), requests: [toRequest(last)] };
+  }
+
+  private async planBatch(
+    profiles: readonly MemberProfile[],
+  ): Promise<{ step: PlanStep; outgoing: Outgoing[] }> {
+    const { destination } = this.deps;
+    const { exportId, listId, segmentIds, mapping, full } = this.input;
+    const result: PlanStep = { ...emptyStep(), read: profiles.length };
+    const candidates: Candidate[] = [];
+    for (const profile of profiles) {
+      const mapped = mapContact(profile.attributes, mapping, destination);
+      if (!mapped.ok) {
+        result.problems.push({
+          severity: 'skipped',
+          profileKey: profile.key,
+          email: null,
+          code: mapped.code,
+          reason: mapped.reason,
+        });
+        // Its contact, if it had one, is no longer what this profile gives.
+        if (profile.delivered) {
+          result.givenUp.push({ email: profile.delivered.email, profileId: profile.profileId });
+        }
+        continue;
+      }
+      const payload = destination.encodeContact(mapped.contact);
+      for (const warning of mapped.warnings) {
+        result.problems.push({
+          severity: 'warning',
+          profileKey: profile.key,
+          email: mapped.contact.email,
+          code: 'field_adjusted',
+          reason: warning,
+        });
+      }
+      candidates.push({
+        email: mapped.contact.email,
+        profileKey: profile.key,
+        profileId: profile.profileId,
+        version: profile.version,
+        delivered: profile.delivered,
+        hash: hashPayload(payload, listId),
+        payload,
+      });
+    }
+    // Emails the ledger holds for another current member stay theirs (none in a first run).
+    const heldBy = this.input.ledgerEmpty
+      ? new Map<string, string>()
+      : await this.deps.heldByMembers(
+          exportId,
+          segmentIds,
+          candidates.filter((c) => c.delivered?.email !== c.email).map((c) => c.email),
+        );
+    const plan = planMembers(candidates, heldBy, this.planned, { full });
+    for (const duplicate of plan.duplicates) {
+      result.problems.push({
+        severity: 'skipped',
+        profileKey: duplicate.profileKey,
+        email: duplicate.email,
+        code: 'duplicate_email',
+        reason: 'another profile with the same email is sent instead',
+      });
+    }
+    result.givenUp.push(...plan.givenUp);
+    for (const c of plan.unchanged) {
+      result.seen.push({ email: c.email, profileId: c.profileId, seen: c.version });
+      // Contacts this run delivered before it was interrupted are counted as sent, not again.
+      if (!this.sentBefore.has(c.email)) result.unchanged += 1;
+    }
+    const outgoing = plan.upsert.map((c): Outgoing => {
+      const sent: SentContact = [c.email, c.hash, c.profileKey, c.profileId, c.version];
+      return {
+        payload: c.payload,
+        sent: JSON.stringify(sent),
+        bytes: Buffer.byteLength(c.payload),
+      };
+    });
+    return { step: result, outgoing };
+  }
+}
+
+function emptyStep(): PlanStep {
+  return { read: 0, problems: [], givenUp: [], seen: [], unchanged: 0, requests: [] };
+}
+
+function toRequest(contacts: readonly Outgoing[]): PlannedRequest {
+  return { payloads: contacts.map((c) => c.payload), sent: contacts.map((c) => c.sent) };
+}

@@ -158,11 +158,25 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
- * The elements of a JSON array, passed as one text parameter, as a table with one column `v`
- * (read its members with `v ->> 0`, ... on both dialects): a bulk write sends thousands of rows
- * as one value that the database unpacks.
+ * Text stored from its UTF-8 bytes, bound as a binary parameter: large texts built as bytes (a
+ * request's checkpoint) reach the database without becoming a JS string first.
  */
-export function jsonArrayElements(dialect: SqlDialect, json: string): RawBuilder<unknown> {
+export function textFromUtf8(dialect: SqlDialect, bytes: Uint8Array): RawBuilder<string> {
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
+  return dialect === 'sqlite'
+    ? sql<string>`cast(${buffer} as text)`
+    : sql<string>`convert_from(${buffer}, 'UTF8')`;
+}
+
+/**
+ * The elements of a JSON array, passed as one text parameter (or a scalar subquery giving the
+ * text), as a table with one column `v` (read its members with `v ->> 0`, ... on both dialects):
+ * a bulk write sends thousands of rows as one value that the database unpacks.
+ */
+export function jsonArrayElements(
+  dialect: SqlDialect,
+  json: string | RawBuilder<string>,
+): RawBuilder<unknown> {
   return dialect === 'sqlite'
     ? sql`(select value as v from json_each(${json}))`
     : sql`(select value as v from jsonb_array_elements(${json}::jsonb))`;

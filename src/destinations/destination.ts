@@ -75,8 +75,11 @@ export interface DestinationSession {
   listLists(): Promise<DestinationList[]>;
   listFields(): Promise<DestinationField[]>;
   countContacts(): Promise<number>;
-  /** Sends one upsert request of already-encoded contacts into a list; returns the job id. */
-  upsert(listId: string, encodedContacts: readonly string[]): Promise<{ jobId: string }>;
+  /**
+   * Sends one upsert request into a list; returns the job id. `contacts` holds `count` contacts'
+   * wire forms (encodeContact), joined by commas, as UTF-8: requests are built as bytes.
+   */
+  upsert(listId: string, contacts: Uint8Array, count: number): Promise<{ jobId: string }>;
   job(jobId: string): Promise<JobState>;
   /** The per-contact problems behind an `errored` job. */
   jobProblems(errorsUrl: string): Promise<ContactProblem[]>;

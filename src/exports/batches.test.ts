@@ -2,16 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RequestPacker, type BatchLimits } from './batches.js';
 
-/** All `items` through one packer, as the runner feeds it. */
+/** All `items` through one packer, grouped as the planner groups them into requests. */
 function packBatches<T extends { bytes: number }>(items: Iterable<T>, limits: BatchLimits): T[][] {
-  const packer = new RequestPacker<T>(limits);
+  const packer = new RequestPacker(limits);
   const groups: T[][] = [];
   for (const item of items) {
-    const full = packer.add(item);
-    if (full) groups.push(full);
+    if (packer.add(item.bytes) || groups.length === 0) groups.push([]);
+    groups.at(-1)?.push(item);
   }
-  const last = packer.flush();
-  if (last.length > 0) groups.push(last);
   return groups;
 }
 

@@ -7,35 +7,30 @@ export interface BatchLimits {
 }
 
 /**
- * Fills requests in order, as items arrive: `add` returns a full request when the next item would
- * pass the item count or the byte size (greedy filling is optimal for requests that keep the
- * order). An item too big to travel even alone gets a request of its own, so the destination's
- * refusal names it instead of sinking its neighbours.
+ * Decides where requests end, as items arrive in order: an item that would pass the item count
+ * or the byte size closes the request being filled and starts the next (greedy filling is optimal
+ * for requests that keep the order). An item too big to travel even alone gets a request of its
+ * own, so the destination's refusal names it instead of sinking its neighbours. It only counts:
+ * the caller keeps the items (request-buffer.ts).
  */
-export class RequestPacker<T extends { bytes: number }> {
-  private group: T[] = [];
+export class RequestPacker {
+  private count = 0;
   private bytes = 0;
 
   constructor(private readonly limits: BatchLimits) {}
 
-  /** Adds an item; returns the request it closed, if any. */
-  add(item: T): T[] | undefined {
+  /** Counts in an item of `bytes`; true when it starts a new request (the one before is full). */
+  add(bytes: number): boolean {
     const fits =
-      this.group.length < this.limits.maxItems &&
-      this.limits.overheadBytes(this.group.length + 1) + this.bytes + item.bytes <=
-        this.limits.maxBytes;
-    let full: T[] | undefined;
-    if (!fits && this.group.length > 0) full = this.flush();
-    this.group.push(item);
-    this.bytes += item.bytes;
-    return full;
-  }
-
-  /** The request being filled, now (empty when there is none). */
-  flush(): T[] {
-    const group = this.group;
-    this.group = [];
-    this.bytes = 0;
-    return group;
+      this.count < this.limits.maxItems &&
+      this.limits.overheadBytes(this.count + 1) + this.bytes + bytes <= this.limits.maxBytes;
+    const closes = !fits && this.count > 0;
+    if (closes) {
+      this.count = 0;
+      this.bytes = 0;
+    }
+    this.count += 1;
+    this.bytes += bytes;
+    return closes;
   }
 }

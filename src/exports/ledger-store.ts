@@ -8,8 +8,8 @@ import type { Database } from '../db/schema.js';
 const KEYS_PER_QUERY = 900;
 
 /**
- * A contact an upsert request carried, as its checkpoint (run_batches.contacts) records it: a
- * JSON array of these. Settling the request's job writes the confirmed ones to the ledger.
+ * A contact an upsert request carried, as its checkpoint (run_batch_contacts.contacts) records
+ * it: a JSON array of these. Settling the request's job writes the confirmed ones to the ledger.
  */
 export type SentContact = [
   email: string,
@@ -57,19 +57,23 @@ export class LedgerStore {
   }
 
   /**
-   * Records the contacts of a settled request that the destination confirmed: `sent` is the
-   * request's checkpoint, a JSON array of SentContact, and `except` the emails it refused. The
-   * JSON goes to the database as it is, which unpacks it: one statement per request, and no
-   * array of tens of thousands of contacts built in memory to say what is already written down.
+   * Records the contacts of a settled request that the destination confirmed: all those its
+   * checkpoint (run_batch_contacts, a JSON array of SentContact) holds, but the `except` emails
+   * it refused. The database reads the checkpoint where it is stored and unpacks it: one
+   * statement per request, and no array of tens of thousands of contacts in memory.
    */
   async confirmDelivered(
     exportId: string,
-    sent: string,
+    checkpoint: { runId: string; seq: number },
     except: readonly string[],
     deliveredAt: string,
   ): Promise<void> {
     const dialect = dialectOf(this.db);
-    const contact = jsonArrayElements(dialect, sent);
+    const contact = jsonArrayElements(
+      dialect,
+      sql<string>`(select c.contacts from run_batch_contacts c
+        where c.run_id = ${checkpoint.runId} and c.seq = ${checkpoint.seq})`,
+    );
     // One-element arrays, so both dialects read the email the same way (`->> 0`).
     const refused = jsonArrayElements(dialect, JSON.stringify(except.map((email) => [email])));
     await sql`

@@ -5,6 +5,7 @@ import { EmailSet } from './email-set.js';
 import type { SentContact } from './ledger-store.js';
 import { hashPayload } from './payload-hash.js';
 import { planMembers, type PlannedMember } from './plan.js';
+import { RequestBufferPool, type RequestBuffer } from './request-buffer.js';
 
 /** A member profile as a run reads it, with what the export's ledger holds for it. */
 export interface MemberProfile {
@@ -47,15 +48,6 @@ export interface PlanInput {
   batchSize: number;
 }
 
-/**
- * The contacts of one request, in order: each one's wire form, and what the request's checkpoint
- * records of it (a SentContact as JSON).
- */
-export interface PlannedRequest {
-  payloads: string[];
-  sent: string[];
-}
-
 /** A member that cannot be sent as it is (skipped) or was adjusted to be sent (warning). */
 export interface PlanProblem {
   severity: 'skipped' | 'warning';
@@ -76,8 +68,11 @@ export interface PlanStep {
   seen: { email: string; profileId: string; seen: string }[];
   /** Unchanged members, but those the run delivered before an interruption. */
   unchanged: number;
-  /** Requests this step filled; the last step also carries the one left partly filled. */
-  requests: PlannedRequest[];
+  /**
+   * Requests this step filled; the last step also carries the one left partly filled. The run
+   * releases each once it is checkpointed (or refused), so its buffer serves the next one.
+   */
+  requests: RequestBuffer[];
 }
 
 /** What planning reads: the members, and who holds which email in the ledger. */
@@ -98,13 +93,6 @@ export interface PlannerDeps {
 interface Candidate extends PlannedMember {
   version: string;
   payload: string;
-}
-
-/** A contact waiting in a request being filled. */
-interface Outgoing {
-  payload: string;
-  sent: string;
-  bytes: number;
 }
 
 /**
@@ -131,31 +119,37 @@ export class ExportPlanner {
   async *steps(): AsyncGenerator<PlanStep> {
     const { destination } = this.deps;
     const { exportId, listId, segmentIds, batchSize, full } = this.input;
-    const packer = new RequestPacker<Outgoing>({
+    const packer = new RequestPacker({
       maxItems: destination.limits.maxContactsPerRequest,
       maxBytes: destination.limits.maxBytesPerRequest,
       overheadBytes: (count) => destination.requestOverheadBytes(listId, count),
     });
+    const buffers = new RequestBufferPool();
+    let filling = buffers.take();
     const batches = this.deps.members.iterateMembers(segmentIds, {
       batchSize,
       exportId,
       onlyDue: !full,
     });
     for await (const profiles of batches) {
-      const { step, outgoing } = await this.planBatch(profiles);
-      for (const contact of outgoing) {
-        const closed = packer.add(contact);
-        if (closed) step.requests.push(toRequest(closed));
+      const { step, upsert } = await this.planBatch(profiles);
+      for (const c of upsert) {
+        const bytes = Buffer.byteLength(c.payload);
+        if (packer.add(bytes)) {
+          step.requests.push(filling);
+          filling = buffers.take();
+        }
+        const sent: SentContact = [c.email, c.hash, c.profileKey, c.profileId, c.version];
+        filling.add(c.payload, bytes, JSON.stringify(sent));
       }
       yield step;
     }
-    const last = packer.flush();
-    if (last.length > 0) yield { ...emptyStep(), requests: [toRequest(last)] };
+    if (filling.count > 0) yield { ...emptyStep(), requests: [filling] };
   }
 
   private async planBatch(
     profiles: readonly MemberProfile[],
-  ): Promise<{ step: PlanStep; outgoing: Outgoing[] }> {
+  ): Promise<{ step: PlanStep; upsert: Candidate[] }> {
     const { destination } = this.deps;
     const { exportId, listId, segmentIds, mapping, full } = this.input;
     const result: PlanStep = { ...emptyStep(), read: profiles.length };
@@ -220,22 +214,10 @@ export class ExportPlanner {
       // Contacts this run delivered before it was interrupted are counted as sent, not again.
       if (!this.sentBefore.has(c.email)) result.unchanged += 1;
     }
-    const outgoing = plan.upsert.map((c): Outgoing => {
-      const sent: SentContact = [c.email, c.hash, c.profileKey, c.profileId, c.version];
-      return {
-        payload: c.payload,
-        sent: JSON.stringify(sent),
-        bytes: Buffer.byteLength(c.payload),
-      };
-    });
-    return { step: result, outgoing };
+    return { step: result, upsert: plan.upsert };
   }
 }
 
 function emptyStep(): PlanStep {
   return { read: 0, problems: [], givenUp: [], seen: [], unchanged: 0, requests: [] };
-}
-
-function toRequest(contacts: readonly Outgoing[]): PlannedRequest {
-  return { payloads: contacts.map((c) => c.payload), sent: contacts.map((c) => c.sent) };
 }

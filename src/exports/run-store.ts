@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import { isUniqueViolation } from '../db/dialect.js';
+import { dialectOf, isUniqueViolation, textFromUtf8 } from '../db/dialect.js';
 import { inTransaction } from '../db/transaction.js';
 import { chunks } from '../shared/chunks.js';
 import type { Database, ExportRunsTable, RunBatchesTable, RunProblemsTable } from '../db/schema.js';
@@ -8,8 +8,8 @@ import { assertTransition, type RunStatus } from './run-states.js';
 
 export type RunRow = Selectable<ExportRunsTable>;
 export type BatchSummary = Selectable<RunBatchesTable>;
-/** A batch as a run records it: its summary and what its request carried, as JSON. */
-export type BatchRow = BatchSummary & { contacts: string };
+/** A batch as a run records it: its summary and what its request carried, as JSON (or its bytes). */
+export type BatchRow = BatchSummary & { contacts: string | Uint8Array };
 export type ProblemRow = Selectable<RunProblemsTable>;
 
 // Bound parameters per statement stay far below SQLite's (32,766) and PostgreSQL's (65,535) caps.
@@ -190,7 +190,12 @@ export class RunStore {
       await trx.insertInto('run_batches').values(summary).execute();
       await trx
         .insertInto('run_batch_contacts')
-        .values({ run_id: row.run_id, seq: row.seq, contacts })
+        .values({
+          run_id: row.run_id,
+          seq: row.seq,
+          contacts:
+            typeof contacts === 'string' ? contacts : textFromUtf8(dialectOf(trx), contacts),
+        })
         .execute();
     });
   }

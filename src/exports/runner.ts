@@ -6,10 +6,11 @@ import { redactSecretsInText } from '../shared/secrets.js';
 import type { ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
 import { HandoffQueue } from './handoff-queue.js';
-import type { LedgerStore, SentContact } from './ledger-store.js';
+import type { LedgerStore } from './ledger-store.js';
 import { hashPayload } from './payload-hash.js';
 import { planRemovals } from './plan.js';
-import { ExportPlanner, type MemberSource, type PlannedRequest, type PlanStep } from './planner.js';
+import { ExportPlanner, type MemberSource, type PlanStep } from './planner.js';
+import type { RequestBuffer } from './request-buffer.js';
 import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { RunStatus } from './run-states.js';
 import type {
@@ -301,7 +302,7 @@ class RunExecution {
     this.emit('sending', true);
     // One full request waits while another is in flight and a third fills: enough to keep the
     // sender busy, and each holds up to 6 MB, so no more.
-    const queue = new HandoffQueue<PlannedRequest>(1);
+    const queue = new HandoffQueue<RequestBuffer>(1);
     const sender = (async () => {
       try {
         for (let request = await queue.take(); request; request = await queue.take()) {
@@ -401,14 +402,14 @@ class RunExecution {
    * sends the rest again; one that does not is split in halves until the bad contacts are
    * isolated, so the valid ones are still delivered.
    */
-  private async sendGroup(group: PlannedRequest): Promise<void> {
-    const count = group.payloads.length;
+  private async sendGroup(group: RequestBuffer): Promise<void> {
+    const count = group.count;
     if (count === 0) return;
     await this.throwIfCanceled();
     let jobId: string;
     try {
       ({ jobId } = await this.withRetries(`sending ${count} contacts`, () =>
-        this.opened.session.upsert(this.settings.listId, group.payloads),
+        this.opened.session.upsert(this.settings.listId, group.contacts(), count),
       ));
     } catch (error) {
       if (
@@ -419,54 +420,54 @@ class RunExecution {
       }
       const named = namedContacts(error, count);
       if (count === 1 || named.size === count) return this.reject(group, error);
-      if (named.size > 0) {
-        await this.reject(
-          pick(group, (index) => named.has(index)),
-          error,
-        );
-        return this.sendGroup(pick(group, (index) => !named.has(index)));
-      }
-      const middle = Math.ceil(count / 2);
-      await this.sendGroup(pick(group, (index) => index < middle));
-      return this.sendGroup(pick(group, (index) => index >= middle));
+      const parts =
+        named.size > 0
+          ? [group.pick((index) => named.has(index)), group.pick((index) => !named.has(index))]
+          : [
+              group.pick((index) => index < Math.ceil(count / 2)),
+              group.pick((index) => index >= Math.ceil(count / 2)),
+            ];
+      group.release();
+      const [first, second] = parts as [RequestBuffer, RequestBuffer];
+      if (named.size > 0) await this.reject(first, error);
+      else await this.sendGroup(first);
+      return this.sendGroup(second);
     }
     // A worker taken for dead while its request was in flight leaves the run to its successor.
     await this.throwIfTakenOver();
     // The checkpoint: from here on this request is never sent again, whatever happens.
-    const { contacts, ...batch } = this.batchRow(
-      'upsert',
-      jobId,
-      count,
-      `[${group.sent.join(',')}]`,
-    );
+    const { contacts, ...batch } = this.batchRow('upsert', jobId, count, group.checkpoint());
     await this.runs.insertBatch({ ...batch, contacts });
+    group.release();
+    this.sentHere += count;
+    this.batchesSent += 1;
+    await this.runs.addCounters(this.runId, { sent: count }, this.now());
     if (this.settling) {
       this.jobsTotal += 1;
       await this.settling.push(batch);
     }
-    this.sentHere += count;
-    this.batchesSent += 1;
-    await this.runs.addCounters(this.runId, { sent: count }, this.now());
     this.emit('sending', true);
   }
 
-  private async reject(contacts: PlannedRequest, error: DestinationError): Promise<void> {
+  private async reject(contacts: RequestBuffer, error: DestinationError): Promise<void> {
     const detail = error.details
       .map((d) => (d.field ? `${d.field}: ${d.message}` : d.message))
       .join('; ');
-    await this.runs.addProblems(
-      this.runId,
-      contacts.sent.map((sent) => {
-        const [email, , profileKey] = JSON.parse(sent) as SentContact;
-        return this.problem(
+    const problems: Problem[] = [];
+    for (let index = 0; index < contacts.count; index++) {
+      const [email, , profileKey] = contacts.sentContact(index);
+      problems.push(
+        this.problem(
           'failed',
           profileKey,
           email,
           'rejected',
           `SendGrid rejected the contact${detail ? ` (${detail})` : ''}`,
-        );
-      }),
-    );
+        ),
+      );
+    }
+    contacts.release();
+    await this.runs.addProblems(this.runId, problems);
   }
 
   // --- settling the destination's jobs -------------------------------------------------------
@@ -502,21 +503,24 @@ class RunExecution {
 
   /** Records a finished job: the ledger learns only what the destination confirmed. */
   private async settle(batch: BatchSummary, state: FinalJob): Promise<void> {
-    // Upserts: SentContact[]; removals: [email, contact id][]. Read as JSON only when needed: a
-    // job that took every contact goes to the ledger straight from its checkpoint.
-    const checkpoint = await this.runs.batchContacts(this.runId, batch.seq);
+    // Upserts: SentContact[]; removals: [email, contact id][]. Read only when needed: a job that
+    // took every contact goes to the ledger straight from its stored checkpoint.
     let parsed: [string, ...string[]][] | undefined;
-    const contacts = () => (parsed ??= JSON.parse(checkpoint) as [string, ...string[]][]);
+    const readContacts = async () =>
+      (parsed ??= JSON.parse(await this.runs.batchContacts(this.runId, batch.seq)) as [
+        string,
+        ...string[],
+      ][]);
     const reasons = new Map<string, string>();
     if (state.status === 'failed') {
       const message = `SendGrid's job ${batch.job_id} failed: ${state.message ?? 'no reason given'}`;
-      for (const [email] of contacts()) reasons.set(email, message);
+      for (const [email] of await readContacts()) reasons.set(email, message);
     } else if (state.status === 'errored' && state.errorsUrl) {
       const url = state.errorsUrl;
       const problems = await this.withRetries('reading the job errors', () =>
         this.opened.session.jobProblems(url),
       );
-      const inBatch = new Set(contacts().map(([email]) => email));
+      const inBatch = new Set((await readContacts()).map(([email]) => email));
       for (const p of problems)
         if (inBatch.has(p.email))
           reasons.set(p.email, `SendGrid refused the contact: ${p.message}`);
@@ -525,6 +529,8 @@ class RunExecution {
     const counts = state.counts;
     const { exportId } = this.settings;
     const jobFailed = state.status === 'failed' ? (state.message ?? 'no reason given') : null;
+    // Problems and removals need the contacts themselves (read before the transaction).
+    const contacts = reasons.size > 0 || batch.kind !== 'upsert' ? await readContacts() : [];
     // Once only, and all or nothing: a job settled twice (a worker taken for dead that carried
     // on, a crash between two writes) would count its contacts twice.
     await this.runs.settleBatch(
@@ -545,7 +551,7 @@ class RunExecution {
           });
         }
         if (reasons.size > 0) {
-          const keys = new Map(contacts().map(([email, , key]) => [email, key ?? null]));
+          const keys = new Map(contacts.map(([email, , key]) => [email, key ?? null]));
           await runs.addProblems(
             this.runId,
             [...reasons].map(([email, reason]) => ({
@@ -562,7 +568,12 @@ class RunExecution {
         }
         if (batch.kind === 'upsert') {
           if (jobFailed === null) {
-            await ledger.confirmDelivered(exportId, checkpoint, [...reasons.keys()], at);
+            await ledger.confirmDelivered(
+              exportId,
+              { runId: this.runId, seq: batch.seq },
+              [...reasons.keys()],
+              at,
+            );
           }
           await runs.addCounters(
             this.runId,
@@ -570,9 +581,7 @@ class RunExecution {
             at,
           );
         } else {
-          const removed = contacts()
-            .map(([email]) => email)
-            .filter((email) => !reasons.has(email));
+          const removed = contacts.map(([email]) => email).filter((email) => !reasons.has(email));
           await ledger.forgetDelivered(exportId, removed);
           await runs.addCounters(this.runId, { removed: removed.length }, at);
         }
@@ -679,8 +688,8 @@ class RunExecution {
     kind: 'upsert' | 'remove',
     jobId: string,
     count: number,
-    /** What the request carried, as JSON (see run_batch_contacts). */
-    contacts: string,
+    /** What the request carried, as JSON text or its UTF-8 bytes (see run_batch_contacts). */
+    contacts: string | Uint8Array,
   ): BatchRow {
     return {
       run_id: this.runId,
@@ -776,14 +785,6 @@ class RunExecution {
       etaSeconds: rate > 0 && remaining > 0 ? remaining / rate : undefined,
     };
   }
-}
-
-/** The contacts of a request whose index passes `keep`, in order. */
-function pick(request: PlannedRequest, keep: (index: number) => boolean): PlannedRequest {
-  return {
-    payloads: request.payloads.filter((_, index) => keep(index)),
-    sent: request.sent.filter((_, index) => keep(index)),
-  };
 }
 
 /** The indexes of the contacts a 400 names (`contacts[12].email`), within the request. */

@@ -157,6 +157,19 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   /** A session on a sandbox, as someone outside the export would use it (no contract check). */
   const sandboxSession = (url = sandbox.url) =>
     sendgridDestination.open({ apiKey: 'SG.sandbox', baseUrl: url }, { fetch });
+  /** Puts contacts in the list as someone outside the export would. */
+  const addToList = (session: ReturnType<typeof sandboxSession>, emails: string[]) =>
+    session.upsert(
+      listId,
+      Buffer.from(
+        emails
+          .map((email) =>
+            sendgridDestination.encodeContact({ email, fields: {}, customFields: {} }),
+          )
+          .join(','),
+      ),
+      emails.length,
+    );
   const putCount = () =>
     sandbox
       .stats()
@@ -404,13 +417,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     await defineExport('mirror');
     const session = sandboxSession();
     // A contact someone else put in the list: not ours to remove.
-    await session.upsert(listId, [
-      sendgridDestination.encodeContact({
-        email: 'other@example.org',
-        fields: {},
-        customFields: {},
-      }),
-    ]);
+    await addToList(session, ['other@example.org']);
     await runOnce();
     expect(await list()).toHaveLength(231);
     const leavers = members.profiles.splice(0, 120);
@@ -430,18 +437,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     // What the ledger held before it knew profiles (migration 0006): emails without a profile.
     await defineExport('mirror');
     const session = sandboxSession();
-    await session.upsert(listId, [
-      sendgridDestination.encodeContact({
-        email: 'person.1@example.com',
-        fields: {},
-        customFields: {},
-      }),
-      sendgridDestination.encodeContact({
-        email: 'gone@example.com',
-        fields: {},
-        customFields: {},
-      }),
-    ]);
+    await addToList(session, ['person.1@example.com', 'gone@example.com']);
     const at = clock.now().toISOString();
     await get()
       .db.insertInto('export_ledger')

@@ -433,11 +433,18 @@ export function contractCheckedFetch(
     if (!url.pathname.startsWith('/v3/')) return base(input, init);
     if (options.checkRequests !== false) {
       let requestBody: unknown;
-      if (typeof init?.body === 'string') {
+      const sent = init?.body;
+      const text =
+        typeof sent === 'string'
+          ? sent
+          : sent instanceof Uint8Array
+            ? Buffer.from(sent.buffer, sent.byteOffset, sent.byteLength).toString('utf8')
+            : undefined;
+      if (text !== undefined) {
         try {
-          requestBody = JSON.parse(init.body);
+          requestBody = JSON.parse(text);
         } catch {
-          requestBody = init.body;
+          requestBody = text;
         }
       }
       const problems = validateSendGridRequest(

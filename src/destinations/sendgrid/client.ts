@@ -35,9 +35,15 @@ export class SendGridClient {
   async request(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH',
     path: string,
-    options: { body?: unknown; rawBody?: string; expected: readonly number[]; what: string },
+    options: {
+      body?: unknown;
+      /** A body already serialised (JSON text, or its UTF-8 bytes). */
+      rawBody?: string | Uint8Array;
+      expected: readonly number[];
+      what: string;
+    },
   ): Promise<SendGridResponse> {
-    const text =
+    const payload =
       options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
     let response: Response;
     try {
@@ -46,9 +52,9 @@ export class SendGridClient {
         headers: {
           authorization: `Bearer ${this.settings.apiKey}`,
           accept: 'application/json',
-          ...(text === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
         },
-        body: text,
+        body: payload,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {

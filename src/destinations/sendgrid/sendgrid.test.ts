@@ -81,7 +81,7 @@ describe('SendGrid destination against the sandbox', () => {
         customFields: {},
       }),
     );
-    const { jobId } = await session.upsert(list.id, contacts);
+    const { jobId } = await session.upsert(list.id, Buffer.from(contacts.join(',')), 2);
     let state = await session.job(jobId);
     for (let i = 0; state.status === 'pending' && i < 50; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -109,7 +109,7 @@ describe('SendGrid destination against the sandbox', () => {
       { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
       { fetch: contractCheckedFetch({ checkRequests: false }) },
     );
-    const error = await unchecked.upsert(list.id, [bad]).catch((e: unknown) => e);
+    const error = await unchecked.upsert(list.id, Buffer.from(bad), 1).catch((e: unknown) => e);
     expect(error).toMatchObject({ reason: 'rejected', status: 400 });
     expect((error as DestinationError).details[0]?.field).toMatch(/^contacts\[0\]\.first_name/);
   });

@@ -222,12 +222,12 @@ class SendGridSession implements DestinationSession {
     ).contact_count;
   }
 
-  async upsert(listId: string, encodedContacts: readonly string[]): Promise<{ jobId: string }> {
+  async upsert(listId: string, contacts: Uint8Array, count: number): Promise<{ jobId: string }> {
     const [open, close] = upsertEnvelope(listId);
     const response = await this.client.request('PUT', '/v3/marketing/contacts', {
-      rawBody: `${open}${encodedContacts.join(',')}${close}`,
+      rawBody: Buffer.concat([Buffer.from(open), contacts, Buffer.from(close)]),
       expected: [202],
-      what: `sending ${encodedContacts.length} contacts (PUT /v3/marketing/contacts)`,
+      what: `sending ${count} contacts (PUT /v3/marketing/contacts)`,
     });
     return { jobId: parseOr(jobSchema, response.body, 'PUT /v3/marketing/contacts').job_id };
   }

@@ -22,6 +22,7 @@ export class EmailSet {
   }
 
   has(email: string): boolean {
+    if (this.count === 0) return false;
     const [a, b, c, d] = fingerprint(email);
     return this.find(a, b, c, d) >= 0;
   }
@@ -81,25 +82,46 @@ const MAX_LOAD = 0.75;
 
 const SEEDS = [0x9747b28c, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f] as const;
 
-/** Four murmur3-style 32-bit hashes of the string's UTF-16 code units, with different seeds. */
+/**
+ * Four murmur3-style 32-bit hashes of the string's UTF-16 code units, with different seeds,
+ * in one pass (the mixed code unit is the same for all four).
+ */
 function fingerprint(text: string): [number, number, number, number] {
-  const out: [number, number, number, number] = [0, 0, 0, 0];
-  for (let s = 0; s < 4; s++) {
-    let h = SEEDS[s] ?? 0;
-    for (let i = 0; i < text.length; i++) {
-      let k = Math.imul(text.charCodeAt(i), 0xcc9e2d51);
-      k = (k << 15) | (k >>> 17);
-      h ^= Math.imul(k, 0x1b873593);
-      h = (h << 13) | (h >>> 19);
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-    }
-    h ^= text.length;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    out[s] = h >>> 0;
+  let h0: number = SEEDS[0];
+  let h1: number = SEEDS[1];
+  let h2: number = SEEDS[2];
+  let h3: number = SEEDS[3];
+  for (let i = 0; i < text.length; i++) {
+    let k = Math.imul(text.charCodeAt(i), 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h0 ^= k;
+    h0 = (h0 << 13) | (h0 >>> 19);
+    h0 = (Math.imul(h0, 5) + 0xe6546b64) | 0;
+    h1 ^= k;
+    h1 = (h1 << 13) | (h1 >>> 19);
+    h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
+    h2 ^= k;
+    h2 = (h2 << 13) | (h2 >>> 19);
+    h2 = (Math.imul(h2, 5) + 0xe6546b64) | 0;
+    h3 ^= k;
+    h3 = (h3 << 13) | (h3 >>> 19);
+    h3 = (Math.imul(h3, 5) + 0xe6546b64) | 0;
   }
-  return out;
+  return [
+    finish(h0, text.length),
+    finish(h1, text.length),
+    finish(h2, text.length),
+    finish(h3, text.length),
+  ];
+}
+
+function finish(hash: number, length: number): number {
+  let h = hash ^ length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { EmailSet } from './email-set.js';
 import { planMembers, planRemovals, type PlannedMember } from './plan.js';
 
 const m = (
@@ -17,7 +18,7 @@ describe('planMembers', () => {
         m('new@x.com', 'h3', 'p3'),
       ],
       new Map(),
-      new Set(),
+      new EmailSet(),
       { full: false },
     );
     expect(plan.upsert.map((x) => x.email)).toEqual(['changed@x.com', 'new@x.com']);
@@ -29,7 +30,7 @@ describe('planMembers', () => {
     const plan = planMembers(
       [m('same@x.com', 'h1', 'p1', { email: 'same@x.com', hash: 'h1' })],
       new Map(),
-      new Set(),
+      new EmailSet(),
       { full: true },
     );
     expect(plan.upsert).toHaveLength(1);
@@ -39,7 +40,7 @@ describe('planMembers', () => {
     const plan = planMembers(
       [m('new@x.com', 'h1', 'p1', { email: 'old@x.com', hash: 'h1' })],
       new Map(),
-      new Set(),
+      new EmailSet(),
       { full: false },
     );
     expect(plan.upsert.map((x) => x.email)).toEqual(['new@x.com']);
@@ -47,7 +48,7 @@ describe('planMembers', () => {
   });
 
   it('keeps one contact per email across batches, the first profile winning', () => {
-    const planned = new Set<string>();
+    const planned = new EmailSet();
     planMembers([m('a@x.com', 'h', 'p1')], new Map(), planned, { full: false });
     const second = planMembers(
       [m('a@x.com', 'h2', 'p2'), m('a@x.com', 'h3', 'p3')],
@@ -64,7 +65,7 @@ describe('planMembers', () => {
     const plan = planMembers(
       [m('a@x.com', 'h2', 'p2'), m('a@x.com', 'h', 'p1', { email: 'a@x.com', hash: 'old' })],
       held,
-      new Set(),
+      new EmailSet(),
       { full: false },
     );
     expect(plan.duplicates.map((d) => d.profileId)).toEqual(['p2']);

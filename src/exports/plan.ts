@@ -8,10 +8,10 @@ export interface PlannedMember {
   delivered: { email: string; hash: string } | null;
 }
 
-/** What the planner needs of the set of emails a run already took. */
+/** What the planner needs of the set of emails a run already took (email-set.ts). */
 export interface EmailMembership {
-  has(email: string): boolean;
-  add(email: string): unknown;
+  /** Adds `email`; false when it was there already. */
+  add(email: string): boolean;
 }
 
 export interface MemberPlan<M extends PlannedMember> {
@@ -46,11 +46,10 @@ export function planMembers<M extends PlannedMember>(
       plan.givenUp.push({ email: delivered.email, profileId: member.profileId });
     }
     const holder = heldBy.get(member.email);
-    if ((holder !== undefined && holder !== member.profileId) || planned.has(member.email)) {
+    if ((holder !== undefined && holder !== member.profileId) || !planned.add(member.email)) {
       plan.duplicates.push(member);
       continue;
     }
-    planned.add(member.email);
     const same = delivered?.email === member.email && delivered.hash === member.hash;
     if (same && !options.full) plan.unchanged.push(member);
     else plan.upsert.push(member);

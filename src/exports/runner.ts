@@ -107,7 +107,10 @@ export class ExportRunner {
 
   constructor(private readonly deps: RunnerDeps) {
     this.policy = deps.retryPolicy ?? defaultRetryPolicy;
-    this.poll = deps.pollIntervalMs ?? { initial: 200, max: 5_000 };
+    // A job is polled as soon as its request is acknowledged, while the run goes on: small jobs
+    // finish within tens of milliseconds, large ones in seconds to minutes, so the waits start
+    // short and double.
+    this.poll = deps.pollIntervalMs ?? { initial: 50, max: 5_000 };
   }
 
   /**
@@ -497,7 +500,7 @@ class RunExecution {
       if (state.status !== 'pending') return state;
       await this.throwIfCanceled();
       await this.wait(wait);
-      wait = Math.min(this.poll.max, Math.ceil(wait * 1.5));
+      wait = Math.min(this.poll.max, wait * 2);
     }
   }
 

@@ -158,6 +158,15 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
+ * The index a query must read a table through (SQLite's `indexed by`), where the planner would
+ * otherwise pick another index and read the table's rows as well; nothing on PostgreSQL, whose
+ * planner weighs index-only scans itself.
+ */
+export function readThroughIndex(dialect: SqlDialect, index: string): RawBuilder<unknown> {
+  return dialect === 'sqlite' ? sql.raw(`indexed by ${index}`) : sql``;
+}
+
+/**
  * Text stored from its UTF-8 bytes, bound as a binary parameter: large texts built as bytes (a
  * request's checkpoint) reach the database without becoming a JS string first.
  */

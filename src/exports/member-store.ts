@@ -1,4 +1,5 @@
-import type { Kysely, SelectQueryBuilder } from 'kysely';
+import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
+import { dialectOf, readThroughIndex } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
 import { parseAttributes } from '../profiles/profile-store.js';
 import type { SegmentStore } from '../segments/segment-store.js';
@@ -58,8 +59,9 @@ export class MemberStore implements MemberSource {
   }
 
   /**
-   * One segment, the common case: one query per page walks the membership index and joins the
-   * profiles and the ledger, skipping in SQL the members the ledger holds at their version.
+   * One segment, the common case: pages of its members in id order, each with the profile and
+   * the ledger's entry. With `onlyDue`, the members due are found first from indexes alone (see
+   * dueMembers), and only they are read whole.
    */
   private async *pagesOfOneSegment(
     segmentId: string,
@@ -67,22 +69,30 @@ export class MemberStore implements MemberSource {
   ): AsyncGenerator<MemberRow[]> {
     let cursor = '';
     for (;;) {
-      const rows = await this.withLedger(
-        this.db
-          .selectFrom('segment_members as m')
-          .innerJoin('profiles as p', 'p.id', 'm.profile_id')
-          .where('m.segment_id', '=', segmentId)
-          .where('m.profile_id', '>', cursor)
-          .orderBy('m.profile_id')
-          .limit(options.batchSize),
-        options,
-      ).execute();
-      const last = rows.at(-1);
-      if (!last) return;
-      yield rows;
-      // The limit counts due members only: a short page means the scan reached the end.
-      if (rows.length < options.batchSize) return;
-      cursor = last.id;
+      // Pages are cut by the membership's scan; the cursor is the last member it returned.
+      let page: string[];
+      let rows: MemberRow[];
+      if (options.onlyDue) {
+        page = await this.dueMembers(segmentId, cursor, options);
+        rows = await this.rowsOf(page, options.exportId);
+      } else {
+        rows = await this.withLedger(
+          this.db
+            .selectFrom('segment_members as m')
+            .innerJoin('profiles as p', 'p.id', 'm.profile_id')
+            .where('m.segment_id', '=', segmentId)
+            .where('m.profile_id', '>', cursor)
+            .orderBy('m.profile_id')
+            .limit(options.batchSize),
+          options.exportId,
+        ).execute();
+        page = rows.map((row) => row.id);
+      }
+      if (rows.length > 0) yield rows;
+      const last = page.at(-1);
+      // A short page means the scan reached the end.
+      if (last === undefined || page.length < options.batchSize) return;
+      cursor = last;
     }
   }
 
@@ -92,35 +102,68 @@ export class MemberStore implements MemberSource {
     options: { batchSize: number; exportId: string; onlyDue: boolean },
   ): AsyncGenerator<MemberRow[]> {
     for await (const ids of this.segments.iterateMemberIds(segmentIds, options.batchSize)) {
-      const rows = await this.withLedger(
-        this.db.selectFrom('profiles as p').where('p.id', 'in', ids),
-        options,
-      )
-        .orderBy('p.id')
-        .execute();
+      const due = options.onlyDue ? await this.dueAmong(ids, options.exportId) : ids;
+      const rows = await this.rowsOf(due, options.exportId);
       if (rows.length > 0) yield rows;
     }
   }
 
   /**
-   * Adds the ledger's entry for each profile (only the columns of export_ledger_profile_idx, so
-   * the lookup stays in the index) and, with `onlyDue`, keeps the profiles it does not hold at
-   * their current version.
+   * Up to `batchSize` members of the segment after `cursor`, in id order, that the export's
+   * ledger does not hold at their current version (new, changed, or never delivered). Read from
+   * the membership's key, the profiles' version index and the ledger's profile index alone, so
+   * a delta run passes over the unchanged members without reading a single profile row.
+   */
+  private async dueMembers(
+    segmentId: string,
+    cursor: string,
+    options: { batchSize: number; exportId: string },
+  ): Promise<string[]> {
+    const { rows } = await sql<{ id: string }>`
+      select m.profile_id as id from segment_members m
+      join profiles p ${readThroughIndex(dialectOf(this.db), 'profiles_version_idx')}
+        on p.id = m.profile_id
+      left join export_ledger l on l.export_id = ${options.exportId} and l.profile_id = p.id
+      where m.segment_id = ${segmentId} and m.profile_id > ${cursor}
+        and (l.seen is null or l.seen <> p.updated_at)
+      order by m.profile_id
+      limit ${options.batchSize}`.execute(this.db);
+    return rows.map((row) => row.id);
+  }
+
+  /** Of `ids`, those the export's ledger does not hold at their current version (as above). */
+  private async dueAmong(ids: readonly string[], exportId: string): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await sql<{ id: string }>`
+      select p.id from profiles p ${readThroughIndex(dialectOf(this.db), 'profiles_version_idx')}
+      left join export_ledger l on l.export_id = ${exportId} and l.profile_id = p.id
+      where p.id in (${sql.join(ids)}) and (l.seen is null or l.seen <> p.updated_at)`.execute(
+      this.db,
+    );
+    return rows.map((row) => row.id);
+  }
+
+  /** The profiles `ids` (in id order), each with the ledger's entry for it. */
+  private async rowsOf(ids: readonly string[], exportId: string): Promise<MemberRow[]> {
+    if (ids.length === 0) return [];
+    return this.withLedger(this.db.selectFrom('profiles as p').where('p.id', 'in', ids), exportId)
+      .orderBy('p.id')
+      .execute();
+  }
+
+  /**
+   * Adds the ledger's entry for each profile: only the columns of export_ledger_profile_idx, so
+   * the lookup stays in the index.
    */
   private withLedger<QB extends SelectQueryBuilder<ProfileScope, 'p', object>>(
     query: QB,
-    options: { exportId: string; onlyDue: boolean },
+    exportId: string,
   ) {
-    const joined = query
+    return query
       .leftJoin('export_ledger as l', (join) =>
-        join.on('l.export_id', '=', options.exportId).onRef('l.profile_id', '=', 'p.id'),
+        join.on('l.export_id', '=', exportId).onRef('l.profile_id', '=', 'p.id'),
       )
       .select(['p.id', 'p.key', 'p.attributes', 'p.updated_at', 'l.email']);
-    return options.onlyDue
-      ? joined.where((eb) =>
-          eb.or([eb('l.seen', 'is', null), eb('l.seen', '!=', eb.ref('p.updated_at'))]),
-        )
-      : joined;
   }
 
   private async hashesOf(exportId: string, emails: string[]): Promise<Map<string, string>> {

@@ -129,7 +129,8 @@ export class ExportPlanner {
     const batches = this.deps.members.iterateMembers(segmentIds, {
       batchSize,
       exportId,
-      onlyDue: !full,
+      // With an empty ledger every member is due: no need to ask.
+      onlyDue: !full && !this.input.ledgerEmpty,
     });
     for await (const profiles of batches) {
       const { step, upsert } = await this.planBatch(profiles);

@@ -101,6 +101,12 @@ const benchmark: Benchmark = {
         profiles: 100_000,
       });
       await resetSandbox(sandbox.url);
+      const floorWithLedger = await runInChild<{ ms: number }>(scenarios, 'floorExportWithLedger', {
+        dir: small,
+        sandboxUrl: sandbox.url,
+        segmentId: prepared.segmentId,
+      });
+      await resetSandbox(sandbox.url);
       const { result: defined } = await runInChild<{ exportId: string }>(
         scenarios,
         'defineExport',
@@ -145,6 +151,7 @@ const benchmark: Benchmark = {
           notes: [
             `sent ${full.run.counts.sent} contacts in ${ourPuts} upsert requests (floor: ${floor.result.requests}; minimum: ${Math.ceil(100_000 / 30_000)})`,
             `peak memory of the export process: ${full.peakRssMB.toFixed(0)} MB (target < 300 MB)`,
+            `against a second floor that also reads the profiles from the database and writes a ledger row per contact, in plain code: ${floorWithLedger.result.ms.toFixed(0)} ms, ratio ${(full.ms / floorWithLedger.result.ms).toFixed(2)}`,
           ],
         },
         {

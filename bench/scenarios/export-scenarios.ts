@@ -1,7 +1,9 @@
 // Export benchmark scenarios. Each runs in a fresh process (bench/lib/measure.ts runInChild), so
 // its time and peak memory are its own. The SendGrid sandbox runs in yet another process, as
 // SendGrid would be elsewhere.
+import BetterSqlite3 from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createApp, type App } from '../../src/app.js';
@@ -163,4 +165,96 @@ export async function floorExport(args: {
     }
   }
   return { ms: performance.now() - started, requests: jobs.length };
+}
+
+/**
+ * A second floor, doing the database work an exact export cannot skip, in plain code: the
+ * segment's members read from the data folder's database in one query, mapped and serialised
+ * as the first floor does, each payload hashed, sent with plain fetch in the fewest requests,
+ * every job polled to completion, and one ledger row per confirmed contact (email, hash,
+ * profile, version, in a table keyed and indexed as segsync's is) written with one plain
+ * statement per row, in one transaction per request. Not the issue's floor: it shows how much
+ * of the gap to that one is the database's.
+ */
+export async function floorExportWithLedger(args: {
+  dir: string;
+  sandboxUrl: string;
+  segmentId: string;
+}): Promise<{ ms: number; requests: number; contacts: number }> {
+  const sqlite = new BetterSqlite3(path.join(args.dir, 'segsync.db'));
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.exec(`drop table if exists floor_ledger;
+    create table floor_ledger (email text primary key, hash text not null, profile_id text not null,
+      seen text not null) without rowid;
+    create index floor_ledger_profile_idx on floor_ledger (profile_id, seen);`);
+  const headers = { authorization: 'Bearer SG.sandbox', 'content-type': 'application/json' };
+  const list = (await (
+    await fetch(`${args.sandboxUrl}/v3/marketing/lists`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: `Floor ${Date.now()}` }),
+    })
+  ).json()) as { id: string };
+  const started = performance.now();
+  const rows = sqlite
+    .prepare(
+      `select p.id, p.attributes, p.updated_at from segment_members m
+       join profiles p on p.id = m.profile_id where m.segment_id = ? order by m.profile_id`,
+    )
+    .all(args.segmentId) as { id: string; attributes: string; updated_at: string }[];
+  const insert = sqlite.prepare(
+    'insert or replace into floor_ledger (email, hash, profile_id, seen) values (?, ?, ?, ?)',
+  );
+  const jobs: { id: string; ledger: [string, string, string, string][] }[] = [];
+  for (let i = 0; i < rows.length; i += 30_000) {
+    const payloads: string[] = [];
+    const ledger: [string, string, string, string][] = [];
+    for (const row of rows.slice(i, i + 30_000)) {
+      const a = JSON.parse(row.attributes) as Record<string, string | undefined>;
+      const email = (a.email ?? '').trim().toLowerCase();
+      const payload = JSON.stringify({
+        email,
+        first_name: a.first_name,
+        last_name: a.last_name,
+        country: a.country,
+        state_province_region: a.state,
+        city: a.city,
+        postal_code: a.postal_code,
+      });
+      payloads.push(payload);
+      ledger.push([
+        email,
+        createHash('sha1').update(payload).digest('base64url'),
+        row.id,
+        row.updated_at,
+      ]);
+    }
+    const response = await fetch(`${args.sandboxUrl}/v3/marketing/contacts`, {
+      method: 'PUT',
+      headers,
+      body: `{"list_ids":${JSON.stringify([list.id])},"contacts":[${payloads.join(',')}]}`,
+    });
+    if (response.status !== 202)
+      throw new Error(`floor upsert answered ${response.status}: ${await response.text()}`);
+    jobs.push({ id: ((await response.json()) as { job_id: string }).job_id, ledger });
+  }
+  for (const job of jobs) {
+    let wait = 200;
+    for (;;) {
+      const status = (await (
+        await fetch(`${args.sandboxUrl}/v3/marketing/contacts/imports/${job.id}`, { headers })
+      ).json()) as { status: string };
+      if (status.status !== 'pending') break;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(5_000, Math.ceil(wait * 1.5));
+    }
+    sqlite.transaction(() => {
+      for (const entry of job.ledger) insert.run(...entry);
+    })();
+  }
+  const ms = performance.now() - started;
+  sqlite.exec('drop table floor_ledger');
+  sqlite.close();
+  return { ms, requests: jobs.length, contacts: rows.length };
 }

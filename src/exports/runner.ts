@@ -226,6 +226,8 @@ class RunExecution {
   /** While members are delivered: acknowledged jobs waiting to be settled, in order. */
   private settling: HandoffQueue<BatchSummary> | undefined;
   private lastProgress = 0;
+  /** The stage last reported (a job settled meanwhile reports in the same stage). */
+  private stage: RunProgress['stage'] = 'sending';
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -327,7 +329,7 @@ class RunExecution {
         for (let batch = await settling.take(); batch; batch = await settling.take()) {
           await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
           this.jobsDone += 1;
-          this.emit('sending', true);
+          this.emit(this.stage, true);
         }
       } catch (error) {
         queue.fail(error);
@@ -761,6 +763,7 @@ class RunExecution {
 
   /** Reports progress, at most every 200 ms unless `force` (a stage change, a request done). */
   private emit(stage: RunProgress['stage'], force = false): void {
+    this.stage = stage;
     if (!this.onProgress) return;
     const now = Date.now();
     if (!force && now - this.lastProgress < 200) return;

@@ -3,6 +3,7 @@ import type { Clock } from '../shared/clock.js';
 import { DestinationError, InternalError, toSegsyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactSecretsInText } from '../shared/secrets.js';
+import { Serial } from '../shared/serial.js';
 import type { ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
 import { HandoffQueue } from './handoff-queue.js';
@@ -226,6 +227,12 @@ class RunExecution {
   /** While members are delivered: acknowledged jobs waiting to be settled, in order. */
   private settling: HandoffQueue<BatchSummary> | undefined;
   private lastProgress = 0;
+  /**
+   * The run's ledger writes, one at a time: planning (giving contacts up, marking them seen) and
+   * settling jobs go on side by side, and on PostgreSQL two such statements over the same rows
+   * in different orders could deadlock.
+   */
+  private readonly ledgerWrites = new Serial();
   /** The stage last reported (a job settled meanwhile reports in the same stage). */
   private stage: RunProgress['stage'] = 'sending';
 
@@ -387,8 +394,10 @@ class RunExecution {
   /** Records what planning a batch found: problems, counters, and the ledger's bookkeeping. */
   private async recordStep(step: PlanStep): Promise<void> {
     const { exportId } = this.settings;
-    await this.deps.ledger.giveUp(exportId, step.givenUp);
-    await this.deps.ledger.markSeen(exportId, step.seen);
+    await this.ledgerWrites.run(async () => {
+      await this.deps.ledger.giveUp(exportId, step.givenUp);
+      await this.deps.ledger.markSeen(exportId, step.seen);
+    });
     await this.runs.addProblems(
       this.runId,
       step.problems.map((p) => this.problem(p.severity, p.profileKey, p.email, p.code, p.reason)),
@@ -538,59 +547,61 @@ class RunExecution {
     const contacts = reasons.size > 0 || batch.kind !== 'upsert' ? await readContacts() : [];
     // Once only, and all or nothing: a job settled twice (a worker taken for dead that carried
     // on, a crash between two writes) would count its contacts twice.
-    await this.runs.settleBatch(
-      this.runId,
-      batch.seq,
-      {
-        status: state.status,
-        created: counts.created,
-        updated: counts.updated,
-        errored: reasons.size,
-        message: state.status === 'failed' ? (state.message ?? null) : null,
-        updated_at: at,
-      },
-      async ({ runs, ledger }) => {
-        if (jobFailed !== null) {
-          await runs.update(this.runId, {
-            error: `SendGrid's job ${batch.job_id} failed: ${jobFailed}`,
-          });
-        }
-        if (reasons.size > 0) {
-          const keys = new Map(contacts.map(([email, , key]) => [email, key ?? null]));
-          await runs.addProblems(
-            this.runId,
-            [...reasons].map(([email, reason]) => ({
-              ...this.problem(
-                'failed',
-                keys.get(email) ?? null,
-                email,
-                'destination_failed',
-                reason,
-              ),
-              source: 'job',
-            })),
-          );
-        }
-        if (batch.kind === 'upsert') {
-          if (jobFailed === null) {
-            await ledger.confirmDelivered(
-              exportId,
-              { runId: this.runId, seq: batch.seq },
-              [...reasons.keys()],
-              at,
+    await this.ledgerWrites.run(() =>
+      this.runs.settleBatch(
+        this.runId,
+        batch.seq,
+        {
+          status: state.status,
+          created: counts.created,
+          updated: counts.updated,
+          errored: reasons.size,
+          message: state.status === 'failed' ? (state.message ?? null) : null,
+          updated_at: at,
+        },
+        async ({ runs, ledger }) => {
+          if (jobFailed !== null) {
+            await runs.update(this.runId, {
+              error: `SendGrid's job ${batch.job_id} failed: ${jobFailed}`,
+            });
+          }
+          if (reasons.size > 0) {
+            const keys = new Map(contacts.map(([email, , key]) => [email, key ?? null]));
+            await runs.addProblems(
+              this.runId,
+              [...reasons].map(([email, reason]) => ({
+                ...this.problem(
+                  'failed',
+                  keys.get(email) ?? null,
+                  email,
+                  'destination_failed',
+                  reason,
+                ),
+                source: 'job',
+              })),
             );
           }
-          await runs.addCounters(
-            this.runId,
-            { created: counts.created, updated: counts.updated },
-            at,
-          );
-        } else {
-          const removed = contacts.map(([email]) => email).filter((email) => !reasons.has(email));
-          await ledger.forgetDelivered(exportId, removed);
-          await runs.addCounters(this.runId, { removed: removed.length }, at);
-        }
-      },
+          if (batch.kind === 'upsert') {
+            if (jobFailed === null) {
+              await ledger.confirmDelivered(
+                exportId,
+                { runId: this.runId, seq: batch.seq },
+                [...reasons.keys()],
+                at,
+              );
+            }
+            await runs.addCounters(
+              this.runId,
+              { created: counts.created, updated: counts.updated },
+              at,
+            );
+          } else {
+            const removed = contacts.map(([email]) => email).filter((email) => !reasons.has(email));
+            await ledger.forgetDelivered(exportId, removed);
+            await runs.addCounters(this.runId, { removed: removed.length }, at);
+          }
+        },
+      ),
     );
   }
 

@@ -6,6 +6,7 @@ import { DestinationError, NotFoundError, ValidationError, toSegsyncError } from
 import { isId, newId } from './ids.js';
 import { createLogger } from './logger.js';
 import { isMasked, maskSecret, redactSecretsInText, scrubSecrets } from './secrets.js';
+import { Serial } from './serial.js';
 import { parseInput } from './validation.js';
 
 const KEY = 'SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq';
@@ -121,5 +122,30 @@ describe('logger', () => {
     expect(output).not.toContain(KEY);
     expect(output).not.toContain('tok-123456789');
     expect(lines).toHaveLength(2);
+  });
+});
+
+describe('Serial', () => {
+  it('runs tasks one at a time in order, and a failure fails only its own task', async () => {
+    const serial = new Serial();
+    const events: string[] = [];
+    const task =
+      (name: string, ms: number, fail = false) =>
+      () =>
+        new Promise<string>((resolve, reject) => {
+          events.push(`start ${name}`);
+          setTimeout(() => {
+            events.push(`end ${name}`);
+            if (fail) reject(new Error(name));
+            else resolve(name);
+          }, ms);
+        });
+    const results = await Promise.allSettled([
+      serial.run(task('a', 20)),
+      serial.run(task('b', 1, true)),
+      serial.run(task('c', 1)),
+    ]);
+    expect(events).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   });
 });

@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../src/db/schema.js';
 import { LedgerStore } from '../../src/exports/ledger-store.js';
 import { MemberStore } from '../../src/exports/member-store.js';
-import { ExportRunner, type RunnerDeps } from '../../src/exports/runner.js';
+import { ExportRunner, type RunnerDeps, type RunProgress } from '../../src/exports/runner.js';
 import { SegmentStore } from '../../src/segments/segment-store.js';
 import { RunStore } from '../../src/exports/run-store.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
@@ -347,6 +347,18 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       await db.selectFrom('run_batches').select('seq').where('run_id', '=', run.id).execute(),
     ).toHaveLength(5);
     expect(await db.selectFrom('run_batch_contacts').selectAll().execute()).toEqual([]);
+  });
+
+  it('settles jobs while it is still sending, and reports each stage', async () => {
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    const seen: RunProgress[] = [];
+    await runner().execute(queued.id, (progress) => seen.push(progress));
+    // Reports are read asynchronously: let the last ones arrive.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen.some((p) => p.stage === 'sending' && p.jobsDone > 0 && p.batchesSent < 5)).toBe(
+      true,
+    );
+    expect(seen.at(-1)).toMatchObject({ stage: 'done', jobsDone: 5, jobsTotal: 5, sent: 230 });
   });
 
   it('sends only what changed on the next run, and everything with --full', async () => {

@@ -110,6 +110,44 @@ export async function changeProfiles(args: {
   });
 }
 
+/** Plain fetch against the sandbox, as the floors use it. */
+function plainSendGrid(sandboxUrl: string) {
+  const headers = { authorization: 'Bearer SG.sandbox', 'content-type': 'application/json' };
+  return {
+    async createList(): Promise<string> {
+      const response = await fetch(`${sandboxUrl}/v3/marketing/lists`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ name: `Floor ${Date.now()}` }),
+      });
+      return ((await response.json()) as { id: string }).id;
+    },
+    /** One upsert request; returns its job id. */
+    async upsert(body: string): Promise<string> {
+      const response = await fetch(`${sandboxUrl}/v3/marketing/contacts`, {
+        method: 'PUT',
+        headers,
+        body,
+      });
+      if (response.status !== 202)
+        throw new Error(`floor upsert answered ${response.status}: ${await response.text()}`);
+      return ((await response.json()) as { job_id: string }).job_id;
+    },
+    /** Polls a job to its end, waiting as the export engine does (50 ms, doubling up to 5 s). */
+    async waitForJob(job: string): Promise<void> {
+      let wait = 50;
+      for (;;) {
+        const status = (await (
+          await fetch(`${sandboxUrl}/v3/marketing/contacts/imports/${job}`, { headers })
+        ).json()) as { status: string };
+        if (status.status !== 'pending') return;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        wait = Math.min(5_000, wait * 2);
+      }
+    },
+  };
+}
+
 /**
  * The floor: the same contacts, already in memory, serialised and sent with plain fetch in the
  * fewest requests (30,000 contacts each), then every job polled to completion, polling as the
@@ -132,38 +170,18 @@ export async function floorExport(args: {
     city: r.city,
     postal_code: r.postal_code,
   }));
-  const headers = { authorization: 'Bearer SG.sandbox', 'content-type': 'application/json' };
-  const list = (await (
-    await fetch(`${args.sandboxUrl}/v3/marketing/lists`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ name: `Floor ${Date.now()}` }),
-    })
-  ).json()) as { id: string };
+  const sendgrid = plainSendGrid(args.sandboxUrl);
+  const listId = await sendgrid.createList();
   const started = performance.now();
   const jobs: string[] = [];
   for (let i = 0; i < contacts.length; i += 30_000) {
-    const body = JSON.stringify({ list_ids: [list.id], contacts: contacts.slice(i, i + 30_000) });
-    const response = await fetch(`${args.sandboxUrl}/v3/marketing/contacts`, {
-      method: 'PUT',
-      headers,
-      body,
-    });
-    if (response.status !== 202)
-      throw new Error(`floor upsert answered ${response.status}: ${await response.text()}`);
-    jobs.push(((await response.json()) as { job_id: string }).job_id);
+    jobs.push(
+      await sendgrid.upsert(
+        JSON.stringify({ list_ids: [listId], contacts: contacts.slice(i, i + 30_000) }),
+      ),
+    );
   }
-  for (const job of jobs) {
-    let wait = 200;
-    for (;;) {
-      const status = (await (
-        await fetch(`${args.sandboxUrl}/v3/marketing/contacts/imports/${job}`, { headers })
-      ).json()) as { status: string };
-      if (status.status !== 'pending') break;
-      await new Promise((resolve) => setTimeout(resolve, wait));
-      wait = Math.min(5_000, Math.ceil(wait * 1.5));
-    }
-  }
+  for (const job of jobs) await sendgrid.waitForJob(job);
   return { ms: performance.now() - started, requests: jobs.length };
 }
 
@@ -188,14 +206,8 @@ export async function floorExportWithLedger(args: {
     create table floor_ledger (email text primary key, hash text not null, profile_id text not null,
       seen text not null) without rowid;
     create index floor_ledger_profile_idx on floor_ledger (profile_id, seen);`);
-  const headers = { authorization: 'Bearer SG.sandbox', 'content-type': 'application/json' };
-  const list = (await (
-    await fetch(`${args.sandboxUrl}/v3/marketing/lists`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ name: `Floor ${Date.now()}` }),
-    })
-  ).json()) as { id: string };
+  const sendgrid = plainSendGrid(args.sandboxUrl);
+  const listId = await sendgrid.createList();
   const started = performance.now();
   const rows = sqlite
     .prepare(
@@ -230,25 +242,13 @@ export async function floorExportWithLedger(args: {
         row.updated_at,
       ]);
     }
-    const response = await fetch(`${args.sandboxUrl}/v3/marketing/contacts`, {
-      method: 'PUT',
-      headers,
-      body: `{"list_ids":${JSON.stringify([list.id])},"contacts":[${payloads.join(',')}]}`,
-    });
-    if (response.status !== 202)
-      throw new Error(`floor upsert answered ${response.status}: ${await response.text()}`);
-    jobs.push({ id: ((await response.json()) as { job_id: string }).job_id, ledger });
+    const id = await sendgrid.upsert(
+      `{"list_ids":${JSON.stringify([listId])},"contacts":[${payloads.join(',')}]}`,
+    );
+    jobs.push({ id, ledger });
   }
   for (const job of jobs) {
-    let wait = 200;
-    for (;;) {
-      const status = (await (
-        await fetch(`${args.sandboxUrl}/v3/marketing/contacts/imports/${job.id}`, { headers })
-      ).json()) as { status: string };
-      if (status.status !== 'pending') break;
-      await new Promise((resolve) => setTimeout(resolve, wait));
-      wait = Math.min(5_000, Math.ceil(wait * 1.5));
-    }
+    await sendgrid.waitForJob(job.id);
     sqlite.transaction(() => {
       for (const entry of job.ledger) insert.run(...entry);
     })();

@@ -13,6 +13,7 @@ interface MemberRow {
   attributes: unknown;
   updated_at: string;
   email: string | null;
+  hash: string | null;
 }
 
 /**
@@ -41,20 +42,14 @@ export class MemberStore implements MemberSource {
         ? this.pagesOfOneSegment(only, options)
         : this.pagesOfUnion(segmentIds, options);
     for await (const rows of pages) {
-      const hashes = await this.hashesOf(
-        options.exportId,
-        rows.flatMap((row) => (row.email === null ? [] : [row.email])),
-      );
-      yield rows.map((row) => {
-        const hash = row.email === null ? undefined : hashes.get(row.email);
-        return {
-          profileId: row.id,
-          key: row.key,
-          attributes: parseAttributes(row.attributes),
-          version: row.updated_at,
-          delivered: row.email !== null && hash !== undefined ? { email: row.email, hash } : null,
-        };
-      });
+      yield rows.map((row) => ({
+        profileId: row.id,
+        key: row.key,
+        attributes: parseAttributes(row.attributes),
+        version: row.updated_at,
+        delivered:
+          row.email !== null && row.hash !== null ? { email: row.email, hash: row.hash } : null,
+      }));
     }
   }
 
@@ -151,10 +146,7 @@ export class MemberStore implements MemberSource {
       .execute();
   }
 
-  /**
-   * Adds the ledger's entry for each profile: only the columns of export_ledger_profile_idx, so
-   * the lookup stays in the index.
-   */
+  /** Adds the ledger's entry for each profile: the contact it delivered and its payload hash. */
   private withLedger<QB extends SelectQueryBuilder<ProfileScope, 'p', object>>(
     query: QB,
     exportId: string,
@@ -163,19 +155,6 @@ export class MemberStore implements MemberSource {
       .leftJoin('export_ledger as l', (join) =>
         join.on('l.export_id', '=', exportId).onRef('l.profile_id', '=', 'p.id'),
       )
-      .select(['p.id', 'p.key', 'p.attributes', 'p.updated_at', 'l.email']);
-  }
-
-  private async hashesOf(exportId: string, emails: string[]): Promise<Map<string, string>> {
-    const hashes = new Map<string, string>();
-    if (emails.length === 0) return hashes;
-    const rows = await this.db
-      .selectFrom('export_ledger')
-      .select(['email', 'hash'])
-      .where('export_id', '=', exportId)
-      .where('email', 'in', emails)
-      .execute();
-    for (const row of rows) hashes.set(row.email, row.hash);
-    return hashes;
+      .select(['p.id', 'p.key', 'p.attributes', 'p.updated_at', 'l.email', 'l.hash']);
   }
 }

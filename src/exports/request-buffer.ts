@@ -60,10 +60,8 @@ export class RequestBuffer {
 
   /** What the checkpoint records of the contact at `index`. */
   sentContact(index: number): SentContact {
-    const start = index === 0 ? 1 : (this.sentEnds[index - 1] ?? 0) + 1;
-    return JSON.parse(
-      this.sentBytes.toString('utf8', start, this.sentEnds[index] ?? start),
-    ) as SentContact;
+    const [start, end] = span(this.sentEnds, index);
+    return JSON.parse(this.sentBytes.toString('utf8', start, end)) as SentContact;
   }
 
   /** A new request of the contacts whose index passes `keep`, in order. */
@@ -71,8 +69,7 @@ export class RequestBuffer {
     const picked = new RequestBuffer(this.pool);
     for (let index = 0; index < this.count; index++) {
       if (!keep(index)) continue;
-      const start = index === 0 ? 0 : (this.contactEnds[index - 1] ?? 0) + 1;
-      const end = this.contactEnds[index] ?? start;
+      const [start, end] = span(this.contactEnds, index, 0);
       const payload = this.contactBytes.toString('utf8', start, end);
       picked.add(payload, end - start, JSON.stringify(this.sentContact(index)));
     }
@@ -100,6 +97,15 @@ export class RequestBufferPool {
   giveBack(buffer: RequestBuffer): void {
     if (this.free.length < KEPT && !this.free.includes(buffer)) this.free.push(buffer);
   }
+}
+
+/**
+ * Where entry `index` lies, given every entry's end: it starts one byte past the previous end
+ * (the comma), or at `first` for the first entry (past the checkpoint's `[`: 1).
+ */
+function span(ends: readonly number[], index: number, first = 1): [number, number] {
+  const start = index === 0 ? first : (ends[index - 1] ?? 0) + 1;
+  return [start, ends[index] ?? start];
 }
 
 /** `buffer`, or a larger copy of it, with room for `more` bytes after its first `used` ones. */

@@ -334,9 +334,7 @@ class RunExecution {
     const settler = (async () => {
       try {
         for (let batch = await settling.take(); batch; batch = await settling.take()) {
-          await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
-          this.jobsDone += 1;
-          this.emit(this.stage, true);
+          await this.settleJob(batch);
         }
       } catch (error) {
         queue.fail(error);
@@ -494,12 +492,15 @@ class RunExecution {
     await this.setStatus('waiting_on_destination');
     this.jobsTotal += pending.length;
     this.emit('waiting for SendGrid', true);
-    for (const batch of pending) {
-      await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
-      this.jobsDone += 1;
-      this.emit('waiting for SendGrid', true);
-    }
+    for (const batch of pending) await this.settleJob(batch);
     await this.setStatus('running');
+  }
+
+  /** Polls one acknowledged job to its end, records what it did, and reports progress. */
+  private async settleJob(batch: BatchSummary): Promise<void> {
+    await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
+    this.jobsDone += 1;
+    this.emit(this.stage, true);
   }
 
   private async pollJob(jobId: string): Promise<FinalJob> {
@@ -758,14 +759,16 @@ class RunExecution {
 
   /** Stops the run when it was canceled, or given to another worker. */
   private async throwIfCanceled(): Promise<void> {
-    const { cancelRequested, worker } = await this.runs.control(this.runId);
-    if (worker !== this.deps.workerId) throw new RunTakenOver(`run taken over by ${worker}`);
-    if (cancelRequested) throw new RunCanceled('canceled');
+    if ((await this.throwIfTakenOver()).cancelRequested) throw new RunCanceled('canceled');
   }
 
-  private async throwIfTakenOver(): Promise<void> {
-    const { worker } = await this.runs.control(this.runId);
-    if (worker !== this.deps.workerId) throw new RunTakenOver(`run taken over by ${worker}`);
+  /** Stops the run when it was given to another worker; returns what else the check read. */
+  private async throwIfTakenOver(): Promise<{ cancelRequested: boolean }> {
+    const control = await this.runs.control(this.runId);
+    if (control.worker !== this.deps.workerId) {
+      throw new RunTakenOver(`run taken over by ${control.worker}`);
+    }
+    return control;
   }
 
   private now(): string {

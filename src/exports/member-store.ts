@@ -1,11 +1,9 @@
-import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { dialectOf, readThroughIndex } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
 import { parseAttributes } from '../profiles/profile-store.js';
 import type { SegmentStore } from '../segments/segment-store.js';
 import type { MemberProfile, MemberSource } from './planner.js';
-
-type ProfileScope = Database & { p: Database['profiles'] };
 
 interface MemberRow {
   id: string;
@@ -71,16 +69,13 @@ export class MemberStore implements MemberSource {
         page = await this.dueMembers(segmentId, cursor, options);
         rows = await this.rowsOf(page, options.exportId);
       } else {
-        rows = await this.withLedger(
-          this.db
-            .selectFrom('segment_members as m')
-            .innerJoin('profiles as p', 'p.id', 'm.profile_id')
-            .where('m.segment_id', '=', segmentId)
-            .where('m.profile_id', '>', cursor)
-            .orderBy('m.profile_id')
-            .limit(options.batchSize),
-          options.exportId,
-        ).execute();
+        ({ rows } = await sql<MemberRow>`
+          select ${memberColumns} from segment_members m
+          join profiles p on p.id = m.profile_id
+          ${this.ledgerOfProfile(options.exportId)}
+          where m.segment_id = ${segmentId} and m.profile_id > ${cursor}
+          order by m.profile_id
+          limit ${options.batchSize}`.execute(this.db));
         page = rows.map((row) => row.id);
       }
       if (rows.length > 0) yield rows;
@@ -118,7 +113,7 @@ export class MemberStore implements MemberSource {
       select m.profile_id as id from segment_members m
       join profiles p ${readThroughIndex(dialectOf(this.db), 'profiles_version_idx')}
         on p.id = m.profile_id
-      left join export_ledger l on l.export_id = ${options.exportId} and l.profile_id = p.id
+      ${this.ledgerOfProfile(options.exportId)}
       where m.segment_id = ${segmentId} and m.profile_id > ${cursor}
         and (l.seen is null or l.seen <> p.updated_at)
       order by m.profile_id
@@ -131,7 +126,7 @@ export class MemberStore implements MemberSource {
     if (ids.length === 0) return [];
     const { rows } = await sql<{ id: string }>`
       select p.id from profiles p ${readThroughIndex(dialectOf(this.db), 'profiles_version_idx')}
-      left join export_ledger l on l.export_id = ${exportId} and l.profile_id = p.id
+      ${this.ledgerOfProfile(exportId)}
       where p.id in (${sql.join(ids)}) and (l.seen is null or l.seen <> p.updated_at)`.execute(
       this.db,
     );
@@ -141,20 +136,26 @@ export class MemberStore implements MemberSource {
   /** The profiles `ids` (in id order), each with the ledger's entry for it. */
   private async rowsOf(ids: readonly string[], exportId: string): Promise<MemberRow[]> {
     if (ids.length === 0) return [];
-    return this.withLedger(this.db.selectFrom('profiles as p').where('p.id', 'in', ids), exportId)
-      .orderBy('p.id')
-      .execute();
+    const { rows } = await sql<MemberRow>`
+      select ${memberColumns} from profiles p
+      ${this.ledgerOfProfile(exportId)}
+      where p.id in (${sql.join(ids)})
+      order by p.id`.execute(this.db);
+    return rows;
   }
 
-  /** Adds the ledger's entry for each profile: the contact it delivered and its payload hash. */
-  private withLedger<QB extends SelectQueryBuilder<ProfileScope, 'p', object>>(
-    query: QB,
-    exportId: string,
-  ) {
-    return query
-      .leftJoin('export_ledger as l', (join) =>
-        join.on('l.export_id', '=', exportId).onRef('l.profile_id', '=', 'p.id'),
-      )
-      .select(['p.id', 'p.key', 'p.attributes', 'p.updated_at', 'l.email', 'l.hash']);
+  /**
+   * The join to the export's ledger entry for profile `p`, as `l`. Always through the ledger's
+   * profile index: SQLite, left to choose, may read the entry through the ledger's key instead,
+   * which has only the export id to go on and so scans the whole export's ledger for every
+   * member (a full run filling its own ledger then grows quadratic: 75 s for 10,000 members
+   * against 30,000 entries).
+   */
+  private ledgerOfProfile(exportId: string): RawBuilder<unknown> {
+    return sql`left join export_ledger l ${readThroughIndex(dialectOf(this.db), 'export_ledger_profile_idx')}
+      on l.export_id = ${exportId} and l.profile_id = p.id`;
   }
 }
+
+/** A member's columns: its profile, and the contact and payload hash the ledger holds for it. */
+const memberColumns = sql.raw('p.id, p.key, p.attributes, p.updated_at, l.email, l.hash');

@@ -1,101 +1,28 @@
-import { beforeAll, expect, it } from 'vitest';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Kysely, KyselyPlugin, RootOperationNode } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/schema.js';
+import { sqliteHandleOf } from '../../src/db/sqlite-handle.js';
 import type { MemberProfile } from '../../src/exports/planner.js';
 import { MemberStore } from '../../src/exports/member-store.js';
 import { SegmentStore } from '../../src/segments/segment-store.js';
-import { describeEachDatabase } from '../helpers/databases.js';
+import {
+  createTestDatabase,
+  describeEachDatabase,
+  type TestDatabase,
+} from '../helpers/databases.js';
 
 const V1 = '2026-01-01T00:00:00.000Z';
 const V2 = '2026-02-01T00:00:00.000Z';
 const EXPORT = 'exp_members';
 
 describeEachDatabase('members of an export, as runs read them', (get) => {
-  // 12 profiles; segment A holds 0-7, segment B holds 4-11 (4-7 in both).
   beforeAll(async () => {
-    const { db } = get();
-    const ids = Array.from({ length: 12 }, (_, n) => `prf_${String(n).padStart(2, '0')}`);
-    await db
-      .insertInto('profiles')
-      .values(
-        ids.map((id, n) => ({
-          id,
-          key: `k${n}`,
-          attributes: JSON.stringify({ email: `p${n}@x.com` }),
-          created_at: V1,
-          // Profiles 2 and 9 changed since the export delivered them.
-          updated_at: n === 2 || n === 9 ? V2 : V1,
-        })),
-      )
-      .execute();
-    for (const [segment, from, to] of [
-      ['seg_a', 0, 8],
-      ['seg_b', 4, 12],
-    ] as const) {
-      await db
-        .insertInto('segments')
-        .values({
-          id: segment,
-          name: segment,
-          description: '',
-          rule: '{"all":[]}',
-          created_at: V1,
-          updated_at: V1,
-          member_count: to - from,
-          refreshed_at: V1,
-          refresh_ms: 1,
-        })
-        .execute();
-      await db
-        .insertInto('segment_members')
-        .values(ids.slice(from, to).map((id) => ({ segment_id: segment, profile_id: id })))
-        .execute();
-    }
-    await db
-      .insertInto('exports')
-      .values({
-        id: EXPORT,
-        name: 'Members',
-        connection_id: null,
-        list_id: 'list',
-        mapping: '{}',
-        mode: 'upsert',
-        schedule: 'none',
-        created_by: 'usr',
-        created_at: V1,
-        updated_at: V1,
-        ledger_settings: null,
-      })
-      .execute();
-    // Delivered at V1: every profile but 5 (never delivered) and 7 (to be checked again).
-    await db
-      .insertInto('export_ledger')
-      .values(
-        ids
-          .filter((id) => id !== 'prf_05')
-          .map((id) => ({
-            export_id: EXPORT,
-            email: `p${id.slice(4)}@x.com`,
-            hash: `h${id}`,
-            delivered_at: V1,
-            profile_id: id,
-            seen: id === 'prf_07' ? null : V1,
-          })),
-      )
-      .execute();
+    await seedMembers(get().db);
   });
 
-  const read = async (segmentIds: string[], onlyDue: boolean, batchSize = 2) => {
-    const store = new MemberStore(get().db, new SegmentStore(get().db));
-    const members: MemberProfile[] = [];
-    for await (const page of store.iterateMembers(segmentIds, {
-      batchSize,
-      exportId: EXPORT,
-      onlyDue,
-    })) {
-      expect(page.length).toBeLessThanOrEqual(batchSize);
-      members.push(...page);
-    }
-    return members;
-  };
+  const read = (segmentIds: string[], onlyDue: boolean, batchSize = 2) =>
+    readMembers(get().db, segmentIds, onlyDue, batchSize);
 
   it('reads every member of one segment, with what the ledger holds', async () => {
     const members = await read(['seg_a'], false);
@@ -119,3 +46,145 @@ describeEachDatabase('members of an export, as runs read them', (get) => {
     expect(due.find((m) => m.key === 'k9')).toMatchObject({ version: V2 });
   });
 });
+
+describe('members of an export, as runs read them: query plans on SQLite', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+    await seedMembers(database.db);
+  });
+  afterAll(() => database.drop());
+
+  // SQLite picks its plan without statistics; left to choose, it once read the ledger entry of
+  // each member through the ledger's key, scanning the export's whole ledger per member, which
+  // made a full run of 100,000 members quadratic. The reads must go through the profile index.
+  it("finds each member's ledger entry through the ledger's profile index, in every read", async () => {
+    const seen: RootOperationNode[] = [];
+    const recorder: KyselyPlugin = {
+      transformQuery: ({ node }) => {
+        seen.push(node);
+        return node;
+      },
+      transformResult: ({ result }) => Promise.resolve(result),
+    };
+    const db = database.db.withPlugin(recorder);
+    for (const segments of [['seg_a'], ['seg_a', 'seg_b']])
+      for (const onlyDue of [false, true]) await readMembers(db, segments, onlyDue, 3);
+
+    const sqlite = sqliteHandleOf(database.db) as BetterSqlite3.Database;
+    const plans = seen
+      .map((node) => database.db.getExecutor().compileQuery(node, { queryId: 'plan' }))
+      .filter((query) => query.sql.includes('export_ledger'))
+      .map((query) =>
+        (
+          sqlite.prepare(`explain query plan ${query.sql}`).all(...query.parameters) as {
+            detail: string;
+          }[]
+        ).map((step) => step.detail),
+      );
+    // One-segment full and due reads, union reads of ids: at least four kinds of query.
+    expect(plans.length).toBeGreaterThanOrEqual(4);
+    for (const plan of plans) {
+      const ledgerSteps = plan.filter((step) => / l\b/.test(step));
+      expect(ledgerSteps).toHaveLength(1);
+      expect(ledgerSteps[0]).toMatch(
+        /INDEX export_ledger_profile_idx \(export_id=\? AND profile_id=\?\)/,
+      );
+    }
+  });
+});
+
+async function readMembers(
+  db: Kysely<Database>,
+  segmentIds: string[],
+  onlyDue: boolean,
+  batchSize: number,
+): Promise<MemberProfile[]> {
+  const store = new MemberStore(db, new SegmentStore(db));
+  const members: MemberProfile[] = [];
+  for await (const page of store.iterateMembers(segmentIds, {
+    batchSize,
+    exportId: EXPORT,
+    onlyDue,
+  })) {
+    expect(page.length).toBeLessThanOrEqual(batchSize);
+    members.push(...page);
+  }
+  return members;
+}
+
+/**
+ * 12 profiles; segment A holds 0-7, segment B holds 4-11 (4-7 in both); an export whose ledger
+ * holds all but profile 5.
+ */
+async function seedMembers(db: Kysely<Database>): Promise<void> {
+  const ids = Array.from({ length: 12 }, (_, n) => `prf_${String(n).padStart(2, '0')}`);
+  await db
+    .insertInto('profiles')
+    .values(
+      ids.map((id, n) => ({
+        id,
+        key: `k${n}`,
+        attributes: JSON.stringify({ email: `p${n}@x.com` }),
+        created_at: V1,
+        // Profiles 2 and 9 changed since the export delivered them.
+        updated_at: n === 2 || n === 9 ? V2 : V1,
+      })),
+    )
+    .execute();
+  for (const [segment, from, to] of [
+    ['seg_a', 0, 8],
+    ['seg_b', 4, 12],
+  ] as const) {
+    await db
+      .insertInto('segments')
+      .values({
+        id: segment,
+        name: segment,
+        description: '',
+        rule: '{"all":[]}',
+        created_at: V1,
+        updated_at: V1,
+        member_count: to - from,
+        refreshed_at: V1,
+        refresh_ms: 1,
+      })
+      .execute();
+    await db
+      .insertInto('segment_members')
+      .values(ids.slice(from, to).map((id) => ({ segment_id: segment, profile_id: id })))
+      .execute();
+  }
+  await db
+    .insertInto('exports')
+    .values({
+      id: EXPORT,
+      name: 'Members',
+      connection_id: null,
+      list_id: 'list',
+      mapping: '{}',
+      mode: 'upsert',
+      schedule: 'none',
+      created_by: 'usr',
+      created_at: V1,
+      updated_at: V1,
+      ledger_settings: null,
+    })
+    .execute();
+  // Delivered at V1: every profile but 5 (never delivered) and 7 (to be checked again).
+  await db
+    .insertInto('export_ledger')
+    .values(
+      ids
+        .filter((id) => id !== 'prf_05')
+        .map((id) => ({
+          export_id: EXPORT,
+          email: `p${id.slice(4)}@x.com`,
+          hash: `h${id}`,
+          delivered_at: V1,
+          profile_id: id,
+          seen: id === 'prf_07' ? null : V1,
+        })),
+    )
+    .execute();
+}

@@ -167,6 +167,37 @@ export function readThroughIndex(dialect: SqlDialect, index: string): RawBuilder
 }
 
 /**
+ * `left join TABLE ALIAS on CONDITION`, where CONDITION pins an index's leading columns to the
+ * outer row's values, executed as one index lookup per outer row whatever the planner believes
+ * about the table's size. Planners left to themselves go wrong on tables a run fills as it reads:
+ * SQLite may pick the table's key, which CONDITION pins only in part, and scan it per row;
+ * PostgreSQL, whose statistics still say empty, sorts the whole table for a merge join on every
+ * page. SQLite is told the index (`indexed by`); PostgreSQL gets a lateral subquery that
+ * `offset 0` keeps from being flattened back into a join it could plan otherwise.
+ */
+export function lookupJoin(
+  dialect: SqlDialect,
+  join: { table: string; alias: string; index: string; on: RawBuilder<unknown> },
+): RawBuilder<unknown> {
+  const table = sql.table(join.table);
+  const alias = sql.ref(join.alias);
+  return dialect === 'sqlite'
+    ? sql`left join ${table} ${alias} indexed by ${sql.ref(join.index)} on ${join.on}`
+    : sql`left join lateral (select * from ${table} ${alias} where ${join.on} offset 0) ${alias} on true`;
+}
+
+/**
+ * Brings the planner's statistics of `table` up to date after a bulk rewrite of it. PostgreSQL
+ * otherwise plans by the size it last measured (autovacuum catches up only later): after a
+ * segment's refresh filled its membership it would read every member and sort them for each
+ * page of a run. SQLite plans here without statistics (the queries that need an index name it:
+ * readThroughIndex, lookupJoin), so nothing is done there.
+ */
+export async function refreshPlannerStatistics<DB>(db: Kysely<DB>, table: string): Promise<void> {
+  if (dialectOf(db) === 'postgres') await sql`analyze ${sql.table(table)}`.execute(db);
+}
+
+/**
  * Text stored from its UTF-8 bytes, bound as a binary parameter: large texts built as bytes (a
  * request's checkpoint) reach the database without becoming a JS string first.
  */

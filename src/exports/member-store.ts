@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { dialectOf, readThroughIndex } from '../db/dialect.js';
+import { dialectOf, lookupJoin, readThroughIndex } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
 import { parseAttributes } from '../profiles/profile-store.js';
 import type { SegmentStore } from '../segments/segment-store.js';
@@ -144,16 +144,14 @@ export class MemberStore implements MemberSource {
     return rows;
   }
 
-  /**
-   * The join to the export's ledger entry for profile `p`, as `l`. Always through the ledger's
-   * profile index: SQLite, left to choose, may read the entry through the ledger's key instead,
-   * which has only the export id to go on and so scans the whole export's ledger for every
-   * member (a full run filling its own ledger then grows quadratic: 75 s for 10,000 members
-   * against 30,000 entries).
-   */
+  /** The join to the export's ledger entry for profile `p`, as `l`: a lookup in its profile index. */
   private ledgerOfProfile(exportId: string): RawBuilder<unknown> {
-    return sql`left join export_ledger l ${readThroughIndex(dialectOf(this.db), 'export_ledger_profile_idx')}
-      on l.export_id = ${exportId} and l.profile_id = p.id`;
+    return lookupJoin(dialectOf(this.db), {
+      table: 'export_ledger',
+      alias: 'l',
+      index: 'export_ledger_profile_idx',
+      on: sql`l.export_id = ${exportId} and l.profile_id = p.id`,
+    });
   }
 }
 

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type SqlBool, type Expression } from 'kysely';
-import { dialectOf, type SqlDialect } from '../db/dialect.js';
+import { dialectOf, refreshPlannerStatistics, type SqlDialect } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
 import { parseAttributes } from '../profiles/profile-store.js';
 import type { Rule } from './rule.js';
@@ -150,7 +150,7 @@ export class SegmentStore {
     refreshedAt: string,
     historyId: string,
   ): Promise<RefreshRecord> {
-    return this.db.transaction().execute(async (trx) => {
+    const record = await this.db.transaction().execute(async (trx) => {
       const started = performance.now();
       await trx.deleteFrom('segment_members').where('segment_id', '=', id).execute();
       const inserted = await trx
@@ -182,6 +182,8 @@ export class SegmentStore {
         .execute();
       return { refreshedAt, memberCount, durationMs };
     });
+    await refreshPlannerStatistics(this.db, 'segment_members');
+    return record;
   }
 
   /** The refresh history of a segment, newest first. */

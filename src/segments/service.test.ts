@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { sql } from 'kysely';
 import { beforeAll, expect, it } from 'vitest';
 import { describeEachDatabase } from '../../test/helpers/databases.js';
 import { ProfileStore } from '../profiles/profile-store.js';
@@ -17,6 +18,8 @@ const CSV = [
   'eli@x.com,Mexico,,true,',
   'fede@x.com,Mexico,40,true,2026-11-01',
 ].join('\n');
+
+const everyone = { all: [{ attribute: 'email', operator: 'is_not_empty' }] };
 
 describeEachDatabase('segments', (get) => {
   const clock = new ManualClock('2026-11-29T12:00:00.000Z');
@@ -78,6 +81,28 @@ describeEachDatabase('segments', (get) => {
       memberCount: 3,
       refreshedAt: '2026-11-29T12:01:00.000Z',
     });
+  });
+
+  it('leaves the planner statistics of the membership current after a refresh', async () => {
+    const { db, dialect } = get();
+    const segment = await segments.create({ name: 'Everyone with an email', rule: everyone });
+    await segments.refresh(segment.id);
+    const { count } = await db
+      .selectFrom('segment_members')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .executeTakeFirstOrThrow();
+    if (dialect === 'postgres') {
+      // Never analyzed, PostgreSQL says -1 rows, and plans a run's pages as if none were there.
+      const { rows } = await sql<{
+        reltuples: number;
+      }>`select reltuples from pg_class where relname = 'segment_members'`.execute(db);
+      expect(rows[0]?.reltuples).toBe(count);
+    } else {
+      // SQLite is left without statistics: the queries that need an index name it.
+      const { rows } =
+        await sql`select name from sqlite_master where name = 'sqlite_stat1'`.execute(db);
+      expect(rows).toEqual([]);
+    }
   });
 
   it('evaluates date operators against the injected clock', async () => {

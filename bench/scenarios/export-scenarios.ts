@@ -19,9 +19,15 @@ import { silentLogger } from '../../src/shared/logger.js';
 
 const actor: Actor = { id: 'bench', name: 'bench', role: 'admin' };
 
-async function withApp<T>(dir: string, work: (app: App) => Promise<T>): Promise<T> {
+/** Where a scenario keeps its data: a data folder, and PostgreSQL instead of SQLite when given. */
+interface Place {
+  dir: string;
+  databaseUrl?: string;
+}
+
+async function withApp<T>(place: Place, work: (app: App) => Promise<T>): Promise<T> {
   const app = await createApp({
-    config: loadConfig({ SEGSYNC_DATA_DIR: dir }, dir),
+    config: loadConfig({ SEGSYNC_DATA_DIR: place.dir, DATABASE_URL: place.databaseUrl }, place.dir),
     logger: silentLogger,
   });
   try {
@@ -40,14 +46,11 @@ function services(app: App) {
 }
 
 /** A data folder with `count` demo profiles and one segment holding all of them. */
-export async function prepare(args: {
-  dir: string;
-  profiles: number;
-}): Promise<{ segmentId: string }> {
+export async function prepare(args: Place & { profiles: number }): Promise<{ segmentId: string }> {
   fs.mkdirSync(args.dir, { recursive: true });
   const csv = path.join(args.dir, 'profiles.csv');
   await writeDemoProfiles(csv, { profiles: args.profiles, seed: 11 });
-  return withApp(args.dir, async (app) => {
+  return withApp(args, async (app) => {
     const { profiles, segments } = services(app);
     await profiles.importFile(csv);
     const segment = await segments.create({
@@ -60,13 +63,14 @@ export async function prepare(args: {
 }
 
 /** Connects the sandbox and defines an export of the segment into a new list (not run). */
-export async function defineExport(args: {
-  dir: string;
-  sandboxUrl: string;
-  segmentId: string;
-  limit: number;
-}): Promise<{ exportId: string; listId: string }> {
-  return withApp(args.dir, async (app) => {
+export async function defineExport(
+  args: Place & {
+    sandboxUrl: string;
+    segmentId: string;
+    limit: number;
+  },
+): Promise<{ exportId: string; listId: string }> {
+  return withApp(args, async (app) => {
     const connection = await app.connections.add(actor, {
       name: `Sandbox ${Date.now()}`,
       apiKey: 'SG.sandbox',
@@ -86,11 +90,12 @@ export async function defineExport(args: {
 }
 
 /** Changes the city of the first `count` profiles (re-imported), then refreshes the segment. */
-export async function changeProfiles(args: {
-  dir: string;
-  count: number;
-  segmentId: string;
-}): Promise<void> {
+export async function changeProfiles(
+  args: Place & {
+    count: number;
+    segmentId: string;
+  },
+): Promise<void> {
   const rows = parse<Record<string, string>>(fs.readFileSync(path.join(args.dir, 'profiles.csv')), {
     columns: true,
     to: args.count + 1,
@@ -103,7 +108,7 @@ export async function changeProfiles(args: {
       .map((r) => `${r.email?.trim()},Changed City`)
       .join('\n')}\n`,
   );
-  await withApp(args.dir, async (app) => {
+  await withApp(args, async (app) => {
     const { profiles, segments } = services(app);
     await profiles.importFile(file);
     await segments.refresh(args.segmentId);

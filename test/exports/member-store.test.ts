@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, sql, type Kysely, type KyselyPlugin, type RootOperationNode } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SqlDialect } from '../../src/db/dialect.js';
 import type { Database } from '../../src/db/schema.js';
 import { sqliteHandleOf } from '../../src/db/sqlite-handle.js';
 import type { MemberProfile } from '../../src/exports/planner.js';
@@ -48,20 +49,15 @@ describeEachDatabase('members of an export, as runs read them', (get) => {
 });
 
 describe('members of an export, as runs read them: query plans on SQLite', () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase('sqlite');
-    await seedMembers(database.db);
-  });
-  afterAll(() => database.drop());
+  const database = seededDatabase('sqlite');
 
   // SQLite picks its plan without statistics; left to choose, it once read the ledger entry of
   // each member through the ledger's key, scanning the export's whole ledger per member, which
   // made a full run of 100,000 members quadratic. The reads must go through the profile index.
   it("finds each member's ledger entry through the ledger's profile index, in every read", async () => {
-    const queries = await queriesOfMemberReads(database.db);
+    const queries = await queriesOfMemberReads(database().db);
 
-    const sqlite = sqliteHandleOf(database.db) as BetterSqlite3.Database;
+    const sqlite = sqliteHandleOf(database().db) as BetterSqlite3.Database;
     const plans = queries
       .filter((query) => query.sql.includes('export_ledger'))
       .map((query) =>
@@ -84,38 +80,49 @@ describe('members of an export, as runs read them: query plans on SQLite', () =>
 });
 
 describe('members of an export, as runs read them: query plans on PostgreSQL', () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase('postgres');
-    await seedMembers(database.db);
-  });
-  afterAll(() => database.drop());
+  const database = seededDatabase('postgres');
 
   // With statistics of a full membership, PostgreSQL may merge-join a page of members with the
   // profiles' key. The join implies p.id > cursor but PostgreSQL does not infer it, so unless
   // the query says so the profiles' scan starts at the first profile on every page: a run of
   // 1,000,000 members spent 1.2 s a page there. Merge joins are forced here to see the bound.
   it('starts the profiles at the page cursor when it merge-joins them with the members', async () => {
-    const queries = await queriesOfMemberReads(database.db);
+    const queries = await queriesOfMemberReads(database().db);
     const paged = queries.filter((query) => query.sql.includes('m.profile_id >'));
     expect(paged.length).toBeGreaterThanOrEqual(2);
-    await database.db.connection().execute(async (connection) => {
-      await sql`set enable_nestloop = off`.execute(connection);
-      await sql`set enable_hashjoin = off`.execute(connection);
-      // Tiny tables would be read whole and sorted; a real membership is read through indexes.
-      await sql`set enable_seqscan = off`.execute(connection);
-      await sql`set enable_sort = off`.execute(connection);
-      for (const query of paged) {
-        const { rows } = await connection.executeQuery<{ 'QUERY PLAN': string }>(
-          CompiledQuery.raw(`explain ${query.sql}`, [...query.parameters]),
-        );
-        const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-        expect(plan).toContain('Merge Join');
-        expect(plan).toMatch(/on profiles p[^\n]*\n\s*Index Cond: \(id > /);
-      }
-    });
+    await database()
+      .db.connection()
+      .execute(async (connection) => {
+        await sql`set enable_nestloop = off`.execute(connection);
+        await sql`set enable_hashjoin = off`.execute(connection);
+        // Tiny tables would be read whole and sorted; a real membership is read through indexes.
+        await sql`set enable_seqscan = off`.execute(connection);
+        await sql`set enable_sort = off`.execute(connection);
+        for (const query of paged) {
+          const { rows } = await connection.executeQuery<{ 'QUERY PLAN': string }>(
+            CompiledQuery.raw(`explain ${query.sql}`, [...query.parameters]),
+          );
+          const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+          expect(plan).toContain('Merge Join');
+          expect(plan).toMatch(/on profiles p[^\n]*\n\s*Index Cond: \(id > /);
+        }
+      });
   });
 });
+
+/** A database of `dialect` holding the members, for the tests of the describe block calling this. */
+function seededDatabase(dialect: SqlDialect): () => TestDatabase {
+  let database: TestDatabase | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    await seedMembers(database.db);
+  });
+  afterAll(() => database?.drop());
+  return () => {
+    if (!database) throw new Error('the test database is not ready yet (use it inside tests)');
+    return database;
+  };
+}
 
 /** The compiled queries that reading the members runs, in all four ways (as readMembers). */
 async function queriesOfMemberReads(db: Kysely<Database>): Promise<CompiledQuery[]> {

@@ -95,18 +95,10 @@ function fingerprint(text: string): [number, number, number, number] {
     let k = Math.imul(text.charCodeAt(i), 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, 0x1b873593);
-    h0 ^= k;
-    h0 = (h0 << 13) | (h0 >>> 19);
-    h0 = (Math.imul(h0, 5) + 0xe6546b64) | 0;
-    h1 ^= k;
-    h1 = (h1 << 13) | (h1 >>> 19);
-    h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
-    h2 ^= k;
-    h2 = (h2 << 13) | (h2 >>> 19);
-    h2 = (Math.imul(h2, 5) + 0xe6546b64) | 0;
-    h3 ^= k;
-    h3 = (h3 << 13) | (h3 >>> 19);
-    h3 = (Math.imul(h3, 5) + 0xe6546b64) | 0;
+    h0 = mix(h0, k);
+    h1 = mix(h1, k);
+    h2 = mix(h2, k);
+    h3 = mix(h3, k);
   }
   return [
     finish(h0, text.length),
@@ -114,6 +106,12 @@ function fingerprint(text: string): [number, number, number, number] {
     finish(h2, text.length),
     finish(h3, text.length),
   ];
+}
+
+/** One murmur3 step: the running hash `h` takes in the mixed code unit `k`. */
+function mix(h: number, k: number): number {
+  const x = h ^ k;
+  return (Math.imul((x << 13) | (x >>> 19), 5) + 0xe6546b64) | 0;
 }
 
 function finish(hash: number, length: number): number {

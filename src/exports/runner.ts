@@ -542,7 +542,6 @@ class RunExecution {
     }
     const at = this.now();
     const counts = state.counts;
-    const { exportId } = this.settings;
     const jobFailed = state.status === 'failed' ? (state.message ?? 'no reason given') : null;
     // Problems and removals need the contacts themselves (read before the transaction).
     const contacts = reasons.size > 0 || batch.kind !== 'upsert' ? await readContacts() : [];
@@ -560,50 +559,57 @@ class RunExecution {
           message: state.status === 'failed' ? (state.message ?? null) : null,
           updated_at: at,
         },
-        async ({ runs, ledger }) => {
-          if (jobFailed !== null) {
-            await runs.update(this.runId, {
-              error: `SendGrid's job ${batch.job_id} failed: ${jobFailed}`,
-            });
-          }
-          if (reasons.size > 0) {
-            const keys = new Map(contacts.map(([email, , key]) => [email, key ?? null]));
-            await runs.addProblems(
-              this.runId,
-              [...reasons].map(([email, reason]) => ({
-                ...this.problem(
-                  'failed',
-                  keys.get(email) ?? null,
-                  email,
-                  'destination_failed',
-                  reason,
-                ),
-                source: 'job',
-              })),
-            );
-          }
-          if (batch.kind === 'upsert') {
-            if (jobFailed === null) {
-              await ledger.confirmDelivered(
-                exportId,
-                { runId: this.runId, seq: batch.seq },
-                [...reasons.keys()],
-                at,
-              );
-            }
-            await runs.addCounters(
-              this.runId,
-              { created: counts.created, updated: counts.updated },
-              at,
-            );
-          } else {
-            const removed = contacts.map(([email]) => email).filter((email) => !reasons.has(email));
-            await ledger.forgetDelivered(exportId, removed);
-            await runs.addCounters(this.runId, { removed: removed.length }, at);
-          }
-        },
+        (stores) =>
+          this.recordSettlement(stores, { batch, counts, jobFailed, reasons, contacts, at }),
       ),
     );
+  }
+
+  /**
+   * What a settled job did, written inside settleBatch's transaction: its failure, the contacts
+   * SendGrid refused, the ledger (confirmed upserts, or removals forgotten) and the counters.
+   */
+  private async recordSettlement(
+    { runs, ledger }: { runs: RunStore; ledger: LedgerStore },
+    settled: {
+      batch: BatchSummary;
+      counts: { created: number; updated: number };
+      /** SendGrid's message when the whole job failed, else null. */
+      jobFailed: string | null;
+      /** Refused contacts: email to reason. */
+      reasons: ReadonlyMap<string, string>;
+      contacts: readonly [string, ...string[]][];
+      at: string;
+    },
+  ): Promise<void> {
+    const { batch, counts, jobFailed, reasons, contacts, at } = settled;
+    const { exportId } = this.settings;
+    if (jobFailed !== null) {
+      await runs.update(this.runId, {
+        error: `SendGrid's job ${batch.job_id} failed: ${jobFailed}`,
+      });
+    }
+    if (reasons.size > 0) {
+      const keys = new Map(contacts.map(([email, , key]) => [email, key ?? null]));
+      await runs.addProblems(
+        this.runId,
+        [...reasons].map(([email, reason]) => ({
+          ...this.problem('failed', keys.get(email) ?? null, email, 'destination_failed', reason),
+          source: 'job',
+        })),
+      );
+    }
+    if (batch.kind === 'upsert') {
+      if (jobFailed === null) {
+        const refused = [...reasons.keys()];
+        await ledger.confirmDelivered(exportId, { runId: this.runId, seq: batch.seq }, refused, at);
+      }
+      await runs.addCounters(this.runId, { created: counts.created, updated: counts.updated }, at);
+    } else {
+      const removed = contacts.map(([email]) => email).filter((email) => !reasons.has(email));
+      await ledger.forgetDelivered(exportId, removed);
+      await runs.addCounters(this.runId, { removed: removed.length }, at);
+    }
   }
 
   // --- mirror removals ----------------------------------------------------------------------

@@ -99,6 +99,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   });
   const sources: ExportSources = {
     countMembers: (ids) => memberStore.countMembers(ids),
+    unrefreshedSegments: (ids) => memberStore.unrefreshedSegments(ids),
     iterateMembers: (ids, options) => memberStore.iterateMembers(ids, options),
     missingSegments: async (ids) => {
       const found = await Promise.all(ids.map((id) => segmentStore.get(id)));

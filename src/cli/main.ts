@@ -25,7 +25,9 @@ export function buildProgram(ctx: CliContext): Command {
     .exitOverride()
     .configureOutput({
       writeOut: (text) => ctx.io.stdout(text),
-      writeErr: (text) => ctx.io.stderr(text),
+      // commander quotes a rejected value back (`argument 'SG.…' is invalid`): a key given to
+      // the wrong flag must not be printed in clear either.
+      writeErr: (text) => ctx.io.stderr(redactSecretsInText(text)),
     })
     .showSuggestionAfterError(true);
   registerDbCommands(program, ctx);

@@ -24,7 +24,7 @@ export function runProgressReporter(io: CliIo): {
     return {
       update(progress) {
         const payload = {
-          stage: progress.stage.padEnd(20),
+          stage: stageLabel(progress).padEnd(20),
           sent: progress.sent,
           batches: progress.batchesSent,
           rate: Math.round(progress.ratePerSecond),
@@ -53,11 +53,17 @@ export function runProgressReporter(io: CliIo): {
       const eta =
         progress.etaSeconds === undefined ? '' : `, ETA ${Math.ceil(progress.etaSeconds)}s`;
       io.stderr(
-        `${progress.stage}: ${progress.planned}/${progress.members} members planned, ${progress.sent} contacts sent in ${progress.batchesSent} batches` +
+        `${stageLabel(progress)}: ${progress.planned}/${progress.members} members planned, ${progress.sent} contacts sent in ${progress.batchesSent} batches` +
           (progress.jobsTotal > 0 ? `, ${progress.jobsDone}/${progress.jobsTotal} jobs done` : '') +
           `, ${Math.round(progress.ratePerSecond)}/s${eta}\n`,
       );
     },
     stop: () => undefined,
   };
+}
+
+/** The stage, or at the end how the run ended: a failed run does not say "done". */
+function stageLabel(progress: RunProgress): string {
+  if (progress.stage !== 'done' || progress.status === 'succeeded') return progress.stage;
+  return progress.status.replace(/_/g, ' ');
 }

@@ -5,7 +5,7 @@ import type { Clock } from '../shared/clock.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { isMasked, maskSecret } from '../shared/secrets.js';
-import { parseInput } from '../shared/validation.js';
+import { displayName, parseInput } from '../shared/validation.js';
 import type { ConnectionRow, ConnectionStore } from './connection-store.js';
 import type { SecretBox } from './secret-box.js';
 
@@ -13,15 +13,33 @@ export const sharingModes = ['admins', 'admins_and_contributors'] as const;
 export type Sharing = (typeof sharingModes)[number];
 
 export const DEFAULT_PROFILE_LIMIT = 100_000;
+export const MAX_PROFILE_LIMIT = 100_000_000;
+
+const LIMIT_MESSAGE = 'expected a whole number of profiles from 1 to 100,000,000';
+const profileLimitSchema = z
+  .number({ message: LIMIT_MESSAGE })
+  .refine((n) => Number.isInteger(n) && n >= 1 && n <= MAX_PROFILE_LIMIT, {
+    message: LIMIT_MESSAGE,
+  });
+
+// A key is one token: whitespace inside means more than the key was pasted (two lines of a
+// file, say), and a line break would not even fit in the Authorization header.
+const apiKeySchema = z
+  .string()
+  .trim()
+  .min(1, { message: 'the API key is required' })
+  .refine((key) => !/[\s\p{Cc}]/u.test(key), {
+    message: 'the API key cannot contain spaces or line breaks: give the key alone',
+  });
 
 /** What an administrator gives to connect an account. */
 export const newConnectionSchema = z.object({
   type: z.string().default('sendgrid'),
-  name: z.string().trim().min(1, { message: 'a display name is required' }).max(100),
-  apiKey: z.string().trim().min(1, { message: 'the API key is required' }),
+  name: displayName(100),
+  apiKey: apiKeySchema,
   baseUrl: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
   sharing: z.enum(sharingModes).default('admins'),
-  profileLimit: z.int().positive().max(100_000_000).default(DEFAULT_PROFILE_LIMIT),
+  profileLimit: profileLimitSchema.default(DEFAULT_PROFILE_LIMIT),
   acceptPrivacy: z.literal(true, {
     message:
       'the data-privacy consent is required: confirm that sending these profiles to the destination is allowed (--accept-privacy)',
@@ -31,11 +49,11 @@ export type NewConnection = z.input<typeof newConnectionSchema>;
 
 /** An edit: any subset; an `apiKey` equal to the mask keeps the stored key. */
 export const connectionUpdateSchema = z.object({
-  name: z.string().trim().min(1).max(100).optional(),
-  apiKey: z.string().trim().min(1).optional(),
+  name: displayName(100).optional(),
+  apiKey: apiKeySchema.optional(),
   baseUrl: z.url({ protocol: /^https?$/ }).optional(),
   sharing: z.enum(sharingModes).optional(),
-  profileLimit: z.int().positive().max(100_000_000).optional(),
+  profileLimit: profileLimitSchema.optional(),
 });
 export type ConnectionUpdate = z.input<typeof connectionUpdateSchema>;
 
@@ -125,8 +143,17 @@ export class ConnectionService {
     const data = parseInput(connectionUpdateSchema, input, 'connection');
     const row = await this.row(actor, id);
     const destination = this.destinationFor(row.type);
-    const keyChanged =
-      data.apiKey !== undefined && !isMasked(data.apiKey) && data.apiKey !== row.secret_mask;
+    if (data.apiKey !== undefined && isMasked(data.apiKey) && data.apiKey !== row.secret_mask) {
+      // A mask keeps the stored key only when it is that key's mask: another one means the user
+      // thinks of another key, and keeping this one silently would hide that.
+      throw ValidationError.fromIssues('invalid connection', [
+        {
+          path: 'apiKey',
+          message: `${data.apiKey} is not the stored key (${row.secret_mask}): send the mask as shown to keep it, or the whole new key`,
+        },
+      ]);
+    }
+    const keyChanged = data.apiKey !== undefined && !isMasked(data.apiKey);
     const storedSettings = JSON.parse(row.settings) as { baseUrl?: string };
     const baseUrl = data.baseUrl ?? storedSettings.baseUrl;
     const apiKey =

@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { displayName } from '../shared/validation.js';
 
 /** The reserved SendGrid fields an export may fill besides the email. */
 export const reservedFieldNames = [
@@ -16,6 +17,21 @@ export const syncModes = ['upsert', 'mirror'] as const;
 export type SyncMode = (typeof syncModes)[number];
 
 const LIST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The longest name an export may have. */
+export const MAX_EXPORT_NAME = 100;
+
+// SendGrid's ids are lower-case UUIDs; one pasted in capitals is the same list.
+const listIdSchema = z
+  .string()
+  .regex(LIST_ID, { message: 'expected a SendGrid list id (a UUID)' })
+  .transform((id) => id.toLowerCase());
+
+// A segment named twice is sent once (the export sends the union of its segments anyway).
+const segmentIdsSchema = z
+  .array(z.string().min(1))
+  .min(1, { message: 'at least one segment is required' })
+  .transform((ids) => [...new Set(ids)]);
 
 /**
  * When an export runs: `refresh` (with every scheduled refresh), `none` (only on demand), or
@@ -37,31 +53,36 @@ export const mappingInputSchema = z.object({
 
 export const exportInputSchema = z
   .object({
-    name: z.string().trim().min(1, { message: 'a name is required' }).max(100),
+    name: displayName(MAX_EXPORT_NAME),
     connectionId: z.string().min(1, { message: 'a connection is required' }),
-    listId: z
-      .string()
-      .regex(LIST_ID, { message: 'expected a SendGrid list id (a UUID)' })
-      .optional(),
-    createList: z.string().trim().min(1).max(100).optional(),
+    listId: listIdSchema.optional(),
+    createList: displayName(100).optional(),
     mapping: mappingInputSchema,
-    segmentIds: z.array(z.string().min(1)).min(1, { message: 'at least one segment is required' }),
+    segmentIds: segmentIdsSchema,
     mode: z.enum(syncModes).default('upsert'),
     schedule: scheduleSchema.default('refresh'),
   })
-  .refine((input) => (input.listId === undefined) !== (input.createList === undefined), {
-    message: 'give either a list id or a name for a new list (--create-list), not both',
-    path: ['listId'],
+  .superRefine((input, ctx) => {
+    if ((input.listId === undefined) === (input.createList === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listId'],
+        message:
+          input.listId === undefined
+            ? 'a list is required: give the id of an existing SendGrid list (--list-id) or a name for a new one (--create-list)'
+            : 'give either a list id or a name for a new list (--create-list), not both',
+      });
+    }
   });
 export type ExportInput = z.input<typeof exportInputSchema>;
 
 /** An edit: any subset of the definition. */
 export const exportEditSchema = z.object({
-  name: z.string().trim().min(1).max(100).optional(),
+  name: displayName(MAX_EXPORT_NAME).optional(),
   connectionId: z.string().min(1).optional(),
-  listId: z.string().regex(LIST_ID, { message: 'expected a SendGrid list id (a UUID)' }).optional(),
+  listId: listIdSchema.optional(),
   mapping: mappingInputSchema.optional(),
-  segmentIds: z.array(z.string().min(1)).min(1).optional(),
+  segmentIds: segmentIdsSchema.optional(),
   mode: z.enum(syncModes).optional(),
   schedule: scheduleSchema.optional(),
 });

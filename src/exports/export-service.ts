@@ -8,6 +8,7 @@ import { mapContact, type ContactMapping } from './contact-mapping.js';
 import {
   exportEditSchema,
   exportInputSchema,
+  MAX_EXPORT_NAME,
   type ExportEdit,
   type ExportInput,
   type SyncMode,
@@ -17,7 +18,7 @@ import { EmailSet } from './email-set.js';
 import { hashPayload } from './payload-hash.js';
 import type { LedgerStore } from './ledger-store.js';
 import type { MemberSource } from './planner.js';
-import type { RunSettings } from './runner.js';
+import { unrefreshedSegmentsMessage, type RunSettings } from './runner.js';
 import { isFinal, type RunStatus } from './run-states.js';
 import type { ProblemRow, RunRow, RunStore } from './run-store.js';
 
@@ -89,6 +90,8 @@ export interface ExportPreview {
   skipped_by_reason: Record<string, number>;
   warnings: number;
   sample: unknown[];
+  /** Why a run would fail now before sending anything (over the limit, say), or null. */
+  would_fail: string | null;
 }
 
 export const runTriggers = ['manual', 'refresh', 'schedule'] as const;
@@ -123,7 +126,11 @@ export class ExportService {
     const mapping = await this.resolveMapping(opened.session, data.mapping);
     const listId = data.createList
       ? (await opened.session.createList(data.createList)).id
-      : await this.checkList(opened.session, data.listId ?? '');
+      : await this.checkList(
+          opened.session,
+          data.listId ?? '',
+          'check the id in SendGrid, or give --create-list NAME to create a list',
+        );
     const now = this.deps.clock.now().toISOString();
     const record: ExportRecord = {
       id: newId('exp', this.deps.clock),
@@ -142,7 +149,7 @@ export class ExportService {
     await this.deps.exports.insert(row, segmentIds);
     return {
       export: toView(record),
-      warnings: await this.limitWarnings(segmentIds, opened.connection.profile_limit),
+      warnings: await this.saveWarnings(segmentIds, opened.connection.profile_limit),
     };
   }
 
@@ -189,7 +196,7 @@ export class ExportService {
         await this.checkSources(segmentIds, data.mapping);
         changes.mapping = JSON.stringify(await this.resolveMapping(opened.session, data.mapping));
       }
-      warnings = await this.limitWarnings(segmentIds, opened.connection.profile_limit);
+      warnings = await this.saveWarnings(segmentIds, opened.connection.profile_limit);
     } else if (data.listId !== undefined || data.mapping !== undefined) {
       throw new ConflictError(
         `export ${id} is detached: attach it to a connection (--connection) to change its list or fields`,
@@ -261,6 +268,7 @@ export class ExportService {
       skipped_by_reason: {},
       warnings: 0,
       sample: [],
+      would_fail: null,
     };
     const seen = new EmailSet();
     for await (const profiles of this.deps.sources.iterateMembers(record.segment_ids, {
@@ -294,6 +302,14 @@ export class ExportService {
     }
     if (record.mode === 'mirror') {
       preview.would_remove = await this.deps.ledger.countDeliveredOutside(record.id, seen);
+    }
+    // The checks a run makes before it sends anything (runner.ts), said here too.
+    const unrefreshed = await this.deps.sources.unrefreshedSegments(record.segment_ids);
+    const limit = opened.connection.profile_limit;
+    if (unrefreshed.length > 0) {
+      preview.would_fail = unrefreshedSegmentsMessage(unrefreshed);
+    } else if (preview.members > limit) {
+      preview.would_fail = `the segments hold ${preview.members} profiles, over the connection's limit of ${limit} profiles per export`;
     }
     return preview;
   }
@@ -432,15 +448,18 @@ export class ExportService {
     }
   }
 
-  private async checkList(session: DestinationSession, listId: string): Promise<string> {
+  private async checkList(
+    session: DestinationSession,
+    listId: string,
+    hint = 'check the id in SendGrid',
+  ): Promise<string> {
     const list = await session.getList(listId);
     if (!list) {
-      throw ValidationError.fromIssues('invalid export', [
-        {
-          path: 'listId',
-          message: `SendGrid has no list ${listId} in this account (use --create-list NAME to create one)`,
-        },
-      ]);
+      throw new NotFoundError(
+        'SendGrid list',
+        listId,
+        `SendGrid has no list ${listId} in this account (${hint})`,
+      );
     }
     return list.id;
   }
@@ -449,10 +468,15 @@ export class ExportService {
     segmentIds: readonly string[],
     mapping: ExportInput['mapping'] | undefined,
   ): Promise<void> {
-    const issues: Issue[] = [];
     const missing = await this.deps.sources.missingSegments(segmentIds);
-    for (const id of missing)
-      issues.push({ path: 'segmentIds', message: `segment ${id} does not exist` });
+    if (missing.length > 0) {
+      throw new NotFoundError(
+        'segment',
+        missing.join(', '),
+        `${missing.length === 1 ? 'segment' : 'segments'} ${missing.join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist (see \`segsync segments list\`)`,
+      );
+    }
+    const issues: Issue[] = [];
     if (mapping) {
       const known = new Set(await this.deps.sources.attributeNames());
       const check = (path: string, attribute: string) => {
@@ -497,18 +521,27 @@ export class ExportService {
     return { email: mapping.email, fields, customFields: resolved };
   }
 
-  private async limitWarnings(segmentIds: readonly string[], limit: number): Promise<string[]> {
+  /** What would make the export's runs fail before sending anything, as warnings on saving. */
+  private async saveWarnings(segmentIds: readonly string[], limit: number): Promise<string[]> {
+    const unrefreshed = await this.deps.sources.unrefreshedSegments(segmentIds);
+    const warnings =
+      unrefreshed.length > 0
+        ? [`${unrefreshedSegmentsMessage(unrefreshed)}; runs will fail until then`]
+        : [];
     const count = await this.deps.sources.countMembers(segmentIds);
-    return count > limit
-      ? [
-          `the segments hold ${count} profiles, more than the connection's limit of ${limit} per export: runs will fail until the limit is raised or the segments narrowed`,
-        ]
-      : [];
+    if (count > limit) {
+      warnings.push(
+        `the segments hold ${count} profiles, more than the connection's limit of ${limit} per export: runs will fail until the limit is raised or the segments narrowed`,
+      );
+    }
+    return warnings;
   }
 
   private async freeCopyName(name: string): Promise<string> {
     for (let n = 1; ; n++) {
-      const candidate = n === 1 ? `${name} (copy)` : `${name} (copy ${n})`;
+      const suffix = n === 1 ? ' (copy)' : ` (copy ${n})`;
+      // Within the longest name an export may have: a long name is shortened to fit the suffix.
+      const candidate = `${name.slice(0, MAX_EXPORT_NAME - suffix.length).trimEnd()}${suffix}`;
       if (!(await this.deps.exports.findByName(candidate))) return candidate;
     }
   }

@@ -30,6 +30,10 @@ export class MemberStore implements MemberSource {
     return this.segments.countMembers(segmentIds);
   }
 
+  unrefreshedSegments(segmentIds: readonly string[]): Promise<{ id: string; name: string }[]> {
+    return this.segments.unrefreshed(segmentIds);
+  }
+
   async *iterateMembers(
     segmentIds: readonly string[],
     options: { batchSize: number; exportId: string; onlyDue: boolean },

@@ -23,6 +23,11 @@ export interface MemberSource {
   /** How many distinct profiles the union of the segments holds (their last refresh). */
   countMembers(segmentIds: readonly string[]): Promise<number>;
   /**
+   * Of the segments, those never refreshed: they have no members until they are, so a run of
+   * them would deliver nothing (and a mirror export would remove everything it added).
+   */
+  unrefreshedSegments(segmentIds: readonly string[]): Promise<{ id: string; name: string }[]>;
+  /**
    * The members of the union of the segments, in batches. With `onlyDue`, only those the
    * export's ledger does not hold at their current version: new, changed, or never delivered.
    */

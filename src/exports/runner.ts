@@ -78,6 +78,18 @@ export interface RunnerDeps {
 type FinalJob = Exclude<JobState, { status: 'pending' }>;
 type Problem = Omit<ProblemRow, 'seq'>;
 
+/**
+ * Why segments never refreshed cannot be exported yet, and what to do: their membership was never
+ * computed, so they hold no one (and a mirror export would take everyone it added away).
+ */
+export function unrefreshedSegmentsMessage(segments: readonly { id: string; name: string }[]) {
+  const names = segments.map((s) => `"${s.name}" (${s.id})`).join(', ');
+  const commands = segments.map((s) => `\`segsync segments refresh ${s.id}\``).join(', ');
+  return segments.length === 1
+    ? `segment ${names} has never been refreshed, so it has no members yet: run ${commands}`
+    : `segments ${names} have never been refreshed, so they have no members yet: run ${commands}`;
+}
+
 /** Thrown inside a run to end it as failed with a message for the user. */
 class RunFailure extends Error {}
 /** Thrown inside a run when a cancel was requested; the run ends canceled. */
@@ -156,7 +168,17 @@ export class ExportRunner {
       return current;
     }
     const failed = await this.deps.runs.countProblems(runId, 'failed');
-    if (status === 'succeeded' && (failed > 0 || current.error)) status = 'partially_succeeded';
+    if (status === 'succeeded' && (failed > 0 || current.error)) {
+      // Partial success means some contacts got through: when every contact the run sent
+      // failed (an account's contact cap, say), it delivered nothing, and that is a failure.
+      const delivered = current.created + current.updated + current.removed;
+      if (failed > 0 && delivered === 0) {
+        status = 'failed';
+        error ??= current.error ?? `SendGrid took none of the ${failed} contacts this run sent; see \`segsync runs errors ${runId}\``;
+      } else {
+        status = 'partially_succeeded';
+      }
+    }
     const finishedAt = this.now();
     await this.deps.runs.transition(
       runId,
@@ -267,6 +289,10 @@ class RunExecution {
     // A resumed run: what SendGrid acknowledged before the crash is settled, never sent again.
     await this.settleSubmitted();
     await this.runs.clearPlanProblems(this.runId);
+    const unrefreshed = await this.deps.members.unrefreshedSegments(this.settings.segmentIds);
+    if (unrefreshed.length > 0) {
+      throw new RunFailure(`${unrefreshedSegmentsMessage(unrefreshed)}; nothing was sent`);
+    }
     this.membersTotal = await this.deps.members.countMembers(this.settings.segmentIds);
     await this.runs.update(this.runId, { members: this.membersTotal, skipped: 0, unchanged: 0 });
     if (this.membersTotal > this.settings.profileLimit) {

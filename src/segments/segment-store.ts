@@ -224,6 +224,18 @@ export class SegmentStore {
   }
 
   /** The number of distinct profiles in the stored membership of any of `segmentIds`. */
+  /** Of `segmentIds`, the segments never refreshed: their membership was never computed. */
+  async unrefreshed(segmentIds: readonly string[]): Promise<{ id: string; name: string }[]> {
+    if (segmentIds.length === 0) return [];
+    return this.db
+      .selectFrom('segments')
+      .select(['id', 'name'])
+      .where('id', 'in', segmentIds)
+      .where('refreshed_at', 'is', null)
+      .orderBy('id')
+      .execute();
+  }
+
   async countMembers(segmentIds: readonly string[]): Promise<number> {
     const [only] = segmentIds;
     if (only === undefined) return 0;

@@ -232,7 +232,7 @@ describeEachDatabase('segments', (get) => {
         name: ' ',
         rule: { all: [{ attribute: 'country', operator: 'is_empty' }] },
       }),
-    ).rejects.toThrow(/name: expected a non-empty name/);
+    ).rejects.toThrow(/name: a name is required/);
     await expect(
       segments.create({
         name: 'Bad',

@@ -4,7 +4,7 @@ import type { ProfileStore } from '../profiles/profile-store.js';
 import { isoNow, type Clock } from '../shared/clock.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import { parseInput } from '../shared/validation.js';
+import { displayName, parseInput } from '../shared/validation.js';
 import { compileRule } from './compile.js';
 import type { Rule, RuleNode } from './rule.js';
 import type { MemberProfile, RefreshRecord, Segment, SegmentStore } from './segment-store.js';
@@ -24,11 +24,7 @@ export type SegmentUsersCheck = (segmentId: string) => Promise<SegmentUser[]>;
 
 /** A new segment, as the CLI and the API receive it. */
 export const segmentInputSchema = z.object({
-  name: z
-    .string({ message: 'expected a name' })
-    .trim()
-    .min(1, { message: 'expected a non-empty name' })
-    .max(200, { message: 'expected a name of at most 200 characters' }),
+  name: displayName(200),
   description: z.string().max(2000, { message: 'expected at most 2000 characters' }).default(''),
   rule: z.unknown(),
 });

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ValidationError, type Issue } from './errors.js';
 
 /** Renders a zod path as the user would write it: `rule.all[1].value`. */
@@ -37,4 +37,23 @@ export function parseInput<S extends z.ZodType>(
 function lowerFirst(text: string): string {
   // zod's messages start with a capital ("Invalid input: expected number"); ours continue a line.
   return text.length > 0 ? text.charAt(0).toLowerCase() + text.slice(1) : text;
+}
+
+// Control characters (line breaks, tabs, terminal escape sequences) in a name would break the
+// one-row-per-line listings and could recolour or clear a terminal that prints them.
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
+/**
+ * A display name (a connection, an export, a segment, a new list): trimmed, not empty, at most
+ * `max` characters, without control characters.
+ */
+export function displayName(max: number) {
+  return z
+    .string({ message: 'expected a name' })
+    .trim()
+    .min(1, { message: 'a name is required' })
+    .max(max, { message: `expected a name of at most ${max} characters` })
+    .refine((name) => !CONTROL_CHARACTER.test(name), {
+      message: 'a name cannot contain line breaks, tabs or other control characters',
+    });
 }

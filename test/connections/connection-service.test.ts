@@ -112,6 +112,32 @@ describeEachDatabase('connection service', (get) => {
     await expect(service.test(admin, view.id)).resolves.toBeDefined();
   });
 
+  it("refuses a mask that is not the stored key's, keeping the key", async () => {
+    const view = await add();
+    await expect(service.update(admin, view.id, { apiKey: 'SG.****ABCD' })).rejects.toThrow(
+      /SG\.\*\*\*\*ABCD is not the stored key \(SG\.\*\*\*\*GHIJ\)/,
+    );
+    expect((await service.get(admin, view.id)).api_key).toBe('SG.****GHIJ');
+    await expect(service.test(admin, view.id)).resolves.toBeDefined();
+  });
+
+  it('refuses keys with spaces or line breaks, names with control characters, and odd limits, without echoing the key', async () => {
+    for (const apiKey of [`${KEY}\n${OTHER_KEY}`, `${KEY} extra`, `SG.ab\tcd`]) {
+      const refused = add({ apiKey });
+      await expect(refused).rejects.toThrow(/cannot contain spaces or line breaks/);
+      await expect(refused).rejects.not.toThrow(/abcdefghijklmnop/);
+    }
+    for (const name of ['two\nlines', 'x\u001b[2Jcleared', 'tab\there']) {
+      await expect(add({ name })).rejects.toThrow(/name: a name cannot contain line breaks/);
+    }
+    for (const profileLimit of [0, 1.5, 1e20, -3]) {
+      await expect(add({ profileLimit })).rejects.toThrow(
+        /^invalid connection: profileLimit: expected a whole number of profiles from 1 to 100,000,000$/,
+      );
+    }
+    expect(await service.list(admin)).toEqual([]);
+  });
+
   it('shows contributors only the connections shared with them', async () => {
     const hidden = await add();
     const shared = await add({ name: 'Shared', sharing: 'admins_and_contributors' });

@@ -71,6 +71,21 @@ describe('exports from the CLI, end to end', () => {
     expect(badKey.code).toBe(7);
     expect(badKey.stderr).toMatch(/refused the connection's API key/);
     expect(badKey.stderr).not.toContain('not-a-key-0123456789');
+    // A key given to the wrong flag, or given twice, is refused without being printed.
+    const misplaced = await cli([...base, '--limit', KEY, '--api-key-env', 'SG_KEY']);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toMatch(/SG\.\*\*\*\*GHIJ/);
+    const twice = await cli([
+      ...base,
+      '--api-key',
+      KEY,
+      '--api-key-env',
+      'SG_KEY',
+      '--accept-privacy',
+    ]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/give the API key one way only/);
+    for (const result of [misplaced, twice]) expect(result.stderr).not.toContain(KEY.slice(3));
     const added = json<{ id: string; api_key: string }>(
       await cli([...base, '--api-key-env', 'SG_KEY', '--accept-privacy', '--json']),
     );
@@ -104,8 +119,125 @@ describe('exports from the CLI, end to end', () => {
       '--segment',
       segmentId,
     ]);
-    expect(result.code).toBe(2);
+    expect(result.code).toBe(4);
     expect(result.stderr).toMatch(/no list 00000000-0000-4000-8000-000000000000/);
+  });
+
+  it('says what is wrong with an export before saving it, and creates nothing in SendGrid meanwhile', async () => {
+    const add = (name: string, ...more: string[]) =>
+      cli(['exports', 'add', '--name', name, '--connection', connectionId, ...more]);
+    const lists = () =>
+      sandbox
+        .stats()
+        .requests.filter((r) => r.method === 'POST')
+        .reduce((sum, r) => sum + r.count, 0);
+    const listsBefore = lists();
+    const unknown = await add(
+      'Unknown',
+      '--create-list',
+      'U',
+      '--map',
+      'email=email',
+      '--segment',
+      'seg_nope',
+    );
+    expect(unknown.code).toBe(4);
+    expect(unknown.stderr).toMatch(/segment seg_nope does not exist/);
+    const twice = await add(
+      'Twice',
+      '--create-list',
+      'T',
+      '--map',
+      'email=email',
+      '--map',
+      'email=city',
+      '--segment',
+      segmentId,
+    );
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/--map email=city: email is mapped more than once/);
+    const noList = await add('No list', '--map', 'email=email', '--segment', segmentId);
+    expect(noList.code).toBe(2);
+    expect(noList.stderr).toMatch(/a list is required/);
+    const badName = await add(
+      'two\nlines',
+      '--create-list',
+      'B',
+      '--map',
+      'email=email',
+      '--segment',
+      segmentId,
+    );
+    expect(badName.code).toBe(2);
+    expect(lists()).toBe(listsBefore);
+
+    // The same segment twice is one segment; a list id in capitals is the same list.
+    const listId = json<{ list_id: string }>(
+      await add(
+        'Capitals',
+        '--create-list',
+        'Capitals',
+        '--map',
+        'email=email',
+        '--segment',
+        segmentId,
+        '--json',
+      ),
+    ).list_id;
+    const same = json<{ segment_ids: string[]; list_id: string }>(
+      await add(
+        'Same',
+        '--list-id',
+        listId.toUpperCase(),
+        '--map',
+        'email=email',
+        '--segment',
+        segmentId,
+        '--segment',
+        segmentId,
+        '--json',
+      ),
+    );
+    expect(same).toMatchObject({ segment_ids: [segmentId], list_id: listId });
+  });
+
+  it('warns on saving an export of a segment never refreshed, and fails its run saying so', async () => {
+    const rule = '{"all":[{"attribute":"city","operator":"equals","value":"Lima"}]}';
+    const fresh = json<{ id: string }>(
+      await cli(['segments', 'create', '--name', 'Never refreshed', '--rule', rule, '--json']),
+    ).id;
+    const added = await cli([
+      'exports',
+      'add',
+      '--name',
+      'Not yet',
+      '--connection',
+      connectionId,
+      '--create-list',
+      'Not yet',
+      '--map',
+      'email=email',
+      '--segment',
+      fresh,
+      '--mode',
+      'mirror',
+      '--json',
+    ]);
+    const saved = json<{ id: string; warnings: string[] }>(added);
+    expect(saved.warnings).toEqual([
+      expect.stringMatching(/segment "Never refreshed" \(seg_\w+\) has never been refreshed/),
+    ]);
+    const preview = json<{ would_fail: string | null }>(
+      await cli(['exports', 'preview', saved.id, '--json']),
+    );
+    expect(preview.would_fail).toMatch(/has never been refreshed.*segsync segments refresh/);
+    const result = await cli(['exports', 'run', saved.id, '--wait', '--json']);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      status: 'failed',
+      requests: 0,
+      error: expect.stringMatching(/has never been refreshed.*nothing was sent/) as unknown,
+    });
   });
 
   it('survives a killed process: the worker resumes and the list is exact, no acknowledged request resent', async () => {
@@ -206,6 +338,12 @@ describe('exports from the CLI, end to end', () => {
     const run = JSON.parse(result.stdout) as RunJson;
     expect(run.status).toBe('failed');
     expect(run.error).toMatch(/refused the connection's API key/);
+    const test = await cli(['connections', 'test', connectionId, '--json']);
+    expect(test.code).toBe(7);
+    expect(JSON.parse(test.stdout)).toMatchObject({
+      ok: false,
+      error: { kind: 'destination', reason: 'auth_refused' },
+    });
     const errors = await cli(['runs', 'errors', run.id, '--csv']);
     expect(errors.stdout.split('\n')[0]).toBe('severity,code,profile_key,email,reason');
   }, 120_000);

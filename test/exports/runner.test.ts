@@ -97,6 +97,7 @@ class Members implements ExportSources {
     await this.sync();
     return this.store.countMembers(ids);
   };
+  unrefreshedSegments = () => Promise.resolve([]);
   missingSegments = (ids: readonly string[]) => Promise.resolve(ids.filter((id) => id !== SEGMENT));
   attributeNames = () => Promise.resolve(['email', 'first_name', 'city', 'spend']);
   async *iterateMembers(
@@ -641,6 +642,31 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       expect(await ledger.ledgerSize(exportId)).toBe(230 - run.counts.failed);
     } finally {
       await capped.stop();
+    }
+  });
+
+  it('ends a run whose every contact failed (an account full to its cap) as failed, not partial', async () => {
+    const full = await startSandbox({ port: 0, jobDelayMs: 0, clock, contactCap: 0 });
+    try {
+      const fullList = (await sandboxSession(full.url).createList('Full')).id;
+      const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+      const settings = await service.settingsForRun((await runs.findRun(queued.id))!);
+      await runs.update(queued.id, { settings: JSON.stringify({ ...settings, listId: fullList }) });
+      await runner({
+        openDestination: () =>
+          Promise.resolve({
+            destination: smallLimits,
+            session: smallLimits.open({ apiKey: 'SG.sandbox', baseUrl: full.url } as never, {
+              fetch: contractCheckedFetch(),
+            }),
+          }),
+      }).execute(queued.id);
+      const run = await service.getRun(admin, queued.id);
+      expect(run.status).toBe('failed');
+      expect(run.counts).toMatchObject({ sent: 230, created: 0, updated: 0, failed: 230 });
+      expect(run.error).toMatch(/contact limit exceeded/);
+    } finally {
+      await full.stop();
     }
   });
 

@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { readSecretFromEnv } from '../../config.js';
 import type { ConnectionView } from '../../connections/connection-service.js';
-import { ValidationError } from '../../shared/errors.js';
+import { DestinationError, ValidationError } from '../../shared/errors.js';
+import { scrubSecrets } from '../../shared/secrets.js';
 import type { CliContext } from '../context.js';
 import { parseCount } from '../options.js';
 
@@ -17,6 +18,13 @@ async function readApiKey(
   flags: KeyFlags,
   required: boolean,
 ): Promise<string | undefined> {
+  const ways = [flags.apiKey, flags.apiKeyEnv, flags.apiKeyStdin].filter((w) => w !== undefined);
+  if (ways.length > 1) {
+    throw new ValidationError(
+      'give the API key one way only: --api-key, --api-key-env or --api-key-stdin',
+      [{ path: 'apiKey', message: 'given more than one way' }],
+    );
+  }
   if (flags.apiKey) return flags.apiKey;
   if (flags.apiKeyEnv) {
     const key = readSecretFromEnv(flags.apiKeyEnv, ctx.io.env);
@@ -174,6 +182,12 @@ export function registerConnectionCommands(program: Command, ctx: CliContext): v
           json?: boolean;
         },
       ) => {
+        if (flags.shareWithContributors && flags.adminsOnly) {
+          throw new ValidationError(
+            'give either --share-with-contributors or --admins-only, not both',
+            [{ path: 'sharing', message: 'both given' }],
+          );
+        }
         const apiKey = await readApiKey(ctx, flags, false);
         await ctx.withApp(async (app) => {
           const view = await app.connections.update(ctx.actor(), id, {
@@ -200,7 +214,17 @@ export function registerConnectionCommands(program: Command, ctx: CliContext): v
     .option('--json', 'print as JSON')
     .action(async (id: string, flags: { json?: boolean }) => {
       await ctx.withApp(async (app) => {
-        const result = await app.connections.test(ctx.actor(), id);
+        let result: { scopes: string[] };
+        try {
+          result = await app.connections.test(ctx.actor(), id);
+        } catch (error) {
+          // A refused key is the test's answer, not a crash: scripts get it as JSON too (and the
+          // exit code says the destination refused).
+          if (flags.json && error instanceof DestinationError) {
+            ctx.printJson({ ok: false, error: scrubSecrets(error.toJSON()) });
+          }
+          throw error;
+        }
         if (flags.json) ctx.printJson({ ok: true, scopes: result.scopes });
         else
           ctx.print(

@@ -23,10 +23,14 @@ export function parseMappings(values: readonly string[]): Mapping {
     fields: {},
     customFields: {},
   };
+  const mapped = new Set<string>();
   for (const value of values) {
     const match = /^([^=]+)=(.+)$/.exec(value);
     if (!match?.[1] || !match[2]) throw badMap(value, 'expected FIELD=ATTRIBUTE');
     const [, field, attribute] = match;
+    // A field filled twice is a mistake to point out, not a tie for the last flag to win.
+    if (mapped.has(field)) throw badMap(value, `${field} is mapped more than once`);
+    mapped.add(field);
     if (field === 'email') mapping.email = attribute;
     else if (field.startsWith('custom:') && field.length > 7)
       mapping.customFields[field.slice(7)] = attribute;
@@ -284,6 +288,7 @@ export function registerExportCommands(program: Command, ctx: CliContext): void 
             .join('')}`,
         );
         ctx.print(`sample payload: ${JSON.stringify(preview.sample.slice(0, 3))}`);
+        if (preview.would_fail) ctx.print(`a run now would fail: ${preview.would_fail}`);
       });
     });
 

@@ -36,6 +36,22 @@ describe('planMembers', () => {
     expect(plan.upsert).toHaveLength(1);
   });
 
+  it('sends everything when full, but what this run delivered before an interruption', () => {
+    const delivered = { email: 'done@x.com', hash: 'h1' };
+    const plan = planMembers(
+      [
+        m('done@x.com', 'h1', 'p1', delivered),
+        m('changed@x.com', 'h2', 'p2', { email: 'changed@x.com', hash: 'old' }),
+        m('other@x.com', 'h3', 'p3', { email: 'other@x.com', hash: 'h3' }),
+      ],
+      new Map(),
+      new EmailSet(),
+      { full: true, sentBefore: new Set(['done@x.com', 'changed@x.com']) },
+    );
+    expect(plan.unchanged.map((x) => x.email)).toEqual(['done@x.com']);
+    expect(plan.upsert.map((x) => x.email)).toEqual(['changed@x.com', 'other@x.com']);
+  });
+
   it('gives up the contact of a profile whose email changed, and sends the new one', () => {
     const plan = planMembers(
       [m('new@x.com', 'h1', 'p1', { email: 'old@x.com', hash: 'h1' })],

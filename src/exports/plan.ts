@@ -31,13 +31,14 @@ export interface MemberPlan<M extends PlannedMember> {
 /**
  * Decides, purely, what to do with a batch of members. `heldBy` maps the emails of this batch
  * that the ledger holds for a current member to that member's profile id; `planned` is the set of
- * emails this run already took, updated in place. With `full`, everything is sent.
+ * emails this run already took, updated in place. With `full`, everything is sent but what this
+ * very run delivered before an interruption (`sentBefore`): a resumed run never sends it again.
  */
 export function planMembers<M extends PlannedMember>(
   members: readonly M[],
   heldBy: ReadonlyMap<string, string>,
   planned: EmailMembership,
-  options: { full: boolean },
+  options: { full: boolean; sentBefore?: { has(email: string): boolean } },
 ): MemberPlan<M> {
   const plan: MemberPlan<M> = { upsert: [], unchanged: [], duplicates: [], givenUp: [] };
   for (const member of members) {
@@ -51,8 +52,11 @@ export function planMembers<M extends PlannedMember>(
       continue;
     }
     const same = delivered?.email === member.email && delivered.hash === member.hash;
-    if (same && !options.full) plan.unchanged.push(member);
-    else plan.upsert.push(member);
+    if (same && (!options.full || options.sentBefore?.has(member.email))) {
+      plan.unchanged.push(member);
+    } else {
+      plan.upsert.push(member);
+    }
   }
   return plan;
 }

@@ -204,7 +204,10 @@ export class ExportPlanner {
           segmentIds,
           candidates.filter((c) => c.delivered?.email !== c.email).map((c) => c.email),
         );
-    const plan = planMembers(candidates, heldBy, this.planned, { full });
+    const plan = planMembers(candidates, heldBy, this.planned, {
+      full,
+      sentBefore: this.sentBefore,
+    });
     for (const duplicate of plan.duplicates) {
       result.problems.push({
         severity: 'skipped',

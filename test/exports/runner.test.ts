@@ -756,6 +756,31 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await list()).toHaveLength(230);
   });
 
+  it('resumes a --full run without sending again what it delivered before it died', async () => {
+    await runOnce();
+    const before = putCount();
+    let puts = 0;
+    scenario.fetch = (input, init) => {
+      if (init?.method === 'PUT' && ++puts === 3) return new Promise<Response>(() => undefined);
+      return fetch(input, init);
+    };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual', full: true });
+    void runner({ workerId: 'worker-a' }).execute(queued.id);
+    for (let i = 0; i < 500 && puts < 3; i++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    scenario.fetch = undefined;
+    clock.advance(10 * 60_000);
+    const second = runner({ workerId: 'worker-b' });
+    expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
+    await second.execute(queued.id);
+    expect(await service.getRun(admin, queued.id)).toMatchObject({
+      status: 'succeeded',
+      counts: { sent: 230, updated: 230, unchanged: 0 },
+    });
+    expect(putCount() - before).toBe(5); // as a run that never died: two, then three
+    expect(await list()).toHaveLength(230);
+  });
+
   it('a worker taken for dead that comes back leaves the run to its successor', async () => {
     let puts = 0;
     let release: (() => void) | undefined;

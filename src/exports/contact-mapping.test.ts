@@ -8,6 +8,7 @@ const mapping: ContactMapping = {
   customFields: [
     { name: 'spend', id: 'w1', type: 'number', attribute: 'total_spend' },
     { name: 'tier', id: 'e2_T', type: 'text', attribute: 'tier' },
+    { name: 'birthday', id: 'e3_D', type: 'date', attribute: 'born' },
   ],
 };
 
@@ -61,6 +62,37 @@ describe('mapContact', () => {
     );
     expect(result.ok && result.contact.fields.first_name).toBe('ñ'.repeat(50));
     expect(result.ok && result.warnings).toEqual(['first_name truncated to 50 characters']);
+  });
+
+  it('cuts an over-long field of emoji to fit SendGrid however it counts, never splitting one', () => {
+    // 30 emoji are 30 code points but 60 UTF-16 units: too long for a 50-character field.
+    const result = mapContact(
+      { email: 'a@b.co', given: '😀'.repeat(30), town: `${'x'.repeat(59)}😀` },
+      mapping,
+      sendgridDestination,
+    );
+    expect(result.ok && result.contact.fields).toEqual({
+      first_name: '😀'.repeat(25),
+      city: 'x'.repeat(59),
+    });
+    expect(result.ok && result.warnings).toEqual([
+      'first_name truncated to 50 characters',
+      'city truncated to 60 characters',
+    ]);
+  });
+
+  it('sends dates SendGrid takes and leaves out other values of a date field, with a warning', () => {
+    for (const born of ['1990-04-23', '1990-04-23T10:30:00Z', '04/23/1990']) {
+      const result = mapContact({ email: 'a@b.co', born }, mapping, sendgridDestination);
+      expect(result.ok && result.contact.customFields).toEqual({ e3_D: born });
+    }
+    for (const born of ['soon', '1990-13-45', 19900423, true]) {
+      const result = mapContact({ email: 'a@b.co', born }, mapping, sendgridDestination);
+      expect(result.ok && result.contact.customFields).toEqual({});
+      expect(result.ok && result.warnings).toEqual([
+        `custom field birthday left out: ${JSON.stringify(born)} is not a date`,
+      ]);
+    }
   });
 
   it('leaves out a custom number that is not a number, with a warning', () => {

@@ -60,9 +60,12 @@ export function mapContact(
     const value = attributes[attribute];
     if (value === undefined || value === null || value === '') continue;
     let text = String(value).trim();
-    // UTF-16 length bounds the character count from above: count characters only when needed.
-    if (maxLength !== undefined && text.length > maxLength && [...text].length > maxLength) {
-      text = [...text].slice(0, maxLength).join('');
+    // Lengths are counted in UTF-16 units, as JavaScript (and the sandbox) counts them: an emoji
+    // counts two. That is never less than the count of code points, so the value fits whichever
+    // way SendGrid counts; the cut never splits a character in two.
+    if (maxLength !== undefined && text.length > maxLength) {
+      const splitsPair = isHighSurrogate(text.charCodeAt(maxLength - 1));
+      text = text.slice(0, splitsPair ? maxLength - 1 : maxLength);
       (warnings ??= []).push(`${field} truncated to ${maxLength} characters`);
     }
     if (text !== '') fields[field] = text;
@@ -80,6 +83,15 @@ export function mapContact(
         continue;
       }
       customFields[custom.id] = number;
+    } else if (custom.type === 'date') {
+      const text = String(value).trim();
+      if (typeof value !== 'string' || !isDestinationDate(text)) {
+        (warnings ??= []).push(
+          `custom field ${custom.name} left out: ${JSON.stringify(value)} is not a date`,
+        );
+        continue;
+      }
+      customFields[custom.id] = text;
     } else {
       customFields[custom.id] = String(value);
     }
@@ -88,6 +100,19 @@ export function mapContact(
 }
 
 const NO_WARNINGS: readonly string[] = Object.freeze([]);
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+// The date forms SendGrid's date fields take: an ISO 8601 date, with or without a time, or
+// MM/DD/YYYY.
+const DATE_FORM =
+  /^(\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}\/\d{1,2}\/\d{4})$/;
+
+function isDestinationDate(text: string): boolean {
+  return DATE_FORM.test(text) && !Number.isNaN(Date.parse(text));
+}
 
 interface ReservedField {
   field: string;

@@ -14,7 +14,7 @@ export function runProgressReporter(io: CliIo): {
     const bar = new cliProgress.SingleBar(
       {
         format:
-          '{stage} |{bar}| {value}/{total} contacts | {batches} batches | {rate}/s | ETA {eta_text}',
+          '{stage} |{bar}| {value}/{total} members planned | {sent} contacts sent | {batches} batches | {rate}/s | ETA {eta_text}',
         stream: process.stderr,
         hideCursor: true,
       },

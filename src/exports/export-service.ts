@@ -389,6 +389,7 @@ export class ExportService {
 
   async listRuns(actor: Actor, exportId?: string, limit = 50): Promise<RunView[]> {
     assertCan(actor, 'exports.read', 'see runs');
+    if (exportId !== undefined) await this.record(exportId);
     return (await this.deps.runs.listRuns({ exportId, limit })).map(toRunView);
   }
 

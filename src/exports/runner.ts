@@ -149,6 +149,7 @@ export class ExportRunner {
     try {
       await execution.execute();
     } catch (thrown) {
+      if (!(thrown instanceof RunTakenOver)) await execution.settleAfterStop();
       if (thrown instanceof RunCanceled) {
         status = 'canceled';
       } else {
@@ -255,6 +256,8 @@ class RunExecution {
    * in different orders could deadlock.
    */
   private readonly ledgerWrites = new Serial();
+  /** Settling what SendGrid acknowledged after the run stopped (settleAfterStop). */
+  private stopping = false;
   /** The stage last reported (a job settled meanwhile reports in the same stage). */
   private stage: RunProgress['stage'] = 'sending';
 
@@ -457,7 +460,7 @@ class RunExecution {
         throw error;
       }
       const named = namedContacts(error, count);
-      if (count === 1 || named.size === count) return this.reject(group, error);
+      if (count === 1 || named.size === count) return this.reject(group, error, named);
       const parts =
         named.size > 0
           ? [group.pick((index) => named.has(index)), group.pick((index) => !named.has(index))]
@@ -467,7 +470,11 @@ class RunExecution {
             ];
       group.release();
       const [first, second] = parts as [RequestBuffer, RequestBuffer];
-      if (named.size > 0) await this.reject(first, error);
+      if (named.size > 0) {
+        // Picking keeps the request's order: the k-th rejected contact is the k-th named index.
+        const indexes = [...named.keys()].sort((a, b) => a - b);
+        await this.reject(first, error, new Map(indexes.map((at, k) => [k, named.get(at) ?? []])));
+      }
       else await this.sendGroup(first);
       return this.sendGroup(second);
     }
@@ -487,13 +494,23 @@ class RunExecution {
     this.emit('sending', true);
   }
 
-  private async reject(contacts: RequestBuffer, error: DestinationError): Promise<void> {
-    const detail = error.details
+  /**
+   * Fails the contacts of a refused request, each with SendGrid's complaints about it (`own`, by
+   * index in `contacts`), or with the whole answer when SendGrid named none of them (a request of
+   * one, say).
+   */
+  private async reject(
+    contacts: RequestBuffer,
+    error: DestinationError,
+    own: ReadonlyMap<number, readonly string[]>,
+  ): Promise<void> {
+    const whole = error.details
       .map((d) => (d.field ? `${d.field}: ${d.message}` : d.message))
       .join('; ');
     const problems: Problem[] = [];
     for (let index = 0; index < contacts.count; index++) {
       const [email, , profileKey] = contacts.sentContact(index);
+      const detail = own.get(index)?.join('; ') || whole;
       problems.push(
         this.problem(
           'failed',
@@ -509,6 +526,24 @@ class RunExecution {
   }
 
   // --- settling the destination's jobs -------------------------------------------------------
+
+  /**
+   * After the run failed or was canceled: settles the jobs SendGrid had acknowledged, so that the
+   * run's counts and the ledger say what did reach SendGrid (removals included). Best effort, and
+   * not stopped by the cancel that may have stopped the run: a job that cannot be polled now stays
+   * unsettled, and the next run sends its contacts again.
+   */
+  async settleAfterStop(): Promise<void> {
+    this.stopping = true;
+    try {
+      await this.settleSubmitted();
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: error, runId: this.runId },
+        'could not settle the acknowledged jobs of a stopped run',
+      );
+    }
+  }
 
   /** Polls every acknowledged, unsettled job of the run to its end and records what it did. */
   private async settleSubmitted(): Promise<void> {
@@ -791,7 +826,8 @@ class RunExecution {
 
   /** Stops the run when it was canceled, or given to another worker. */
   private async throwIfCanceled(): Promise<void> {
-    if ((await this.throwIfTakenOver()).cancelRequested) throw new RunCanceled('canceled');
+    const { cancelRequested } = await this.throwIfTakenOver();
+    if (cancelRequested && !this.stopping) throw new RunCanceled('canceled');
   }
 
   /** Stops the run when it was given to another worker; returns what else the check read. */
@@ -840,12 +876,21 @@ class RunExecution {
 }
 
 /** The indexes of the contacts a 400 names (`contacts[12].email`), within the request. */
-function namedContacts(error: DestinationError, size: number): Set<number> {
-  const named = new Set<number>();
+/**
+ * The contacts of a refused request that SendGrid named (`contacts[12].email`), by their index
+ * in the request, each with SendGrid's complaints about it alone.
+ */
+function namedContacts(error: DestinationError, size: number): Map<number, string[]> {
+  const named = new Map<number, string[]>();
   for (const detail of error.details) {
     const match = BATCH_INDEX.exec(detail.field ?? '');
     const index = match?.[1] === undefined ? NaN : Number(match[1]);
-    if (Number.isInteger(index) && index >= 0 && index < size) named.add(index);
+    if (!Number.isInteger(index) || index < 0 || index >= size) continue;
+    // The field without the request's index: `first_name: must be at most 50 characters`.
+    const field = (detail.field ?? '').replace(/^contacts\[\d+\]\.?/, '');
+    const complaints = named.get(index) ?? [];
+    complaints.push(field ? `${field}: ${detail.message}` : detail.message);
+    named.set(index, complaints);
   }
   return named;
 }

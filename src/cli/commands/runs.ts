@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ValidationError } from '../../shared/errors.js';
 import type { CliContext } from '../context.js';
 import { printRun } from './exports.js';
 
@@ -54,6 +55,11 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .option('--csv', 'print as CSV: severity, code, profile key, email, reason')
     .option('--json', 'print as JSON')
     .action(async (id: string, flags: { csv?: boolean; json?: boolean }) => {
+      if (flags.csv && flags.json) {
+        throw new ValidationError('give either --csv or --json, not both', [
+          { path: 'format', message: 'both given' },
+        ]);
+      }
       await ctx.withApp(async (app) => {
         const problems = await app.exports.runProblems(ctx.actor(), id);
         if (flags.json) {
@@ -75,7 +81,15 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
             );
           return;
         }
-        if (problems.length === 0) return ctx.print('No problems: every member was delivered.');
+        if (problems.length === 0) {
+          // Only a run that succeeded delivered every member; another may have stopped early.
+          const run = await app.exports.getRun(ctx.actor(), id);
+          return ctx.print(
+            run.status === 'succeeded'
+              ? 'No problems: every member was delivered.'
+              : `No problems recorded for single contacts, but the run ${run.status === 'canceled' ? 'was canceled' : `is ${run.status.replace(/_/g, ' ')}`}${run.error ? `: ${run.error}` : ''}.`,
+          );
+        }
         for (const p of problems)
           ctx.print(`${p.severity}  ${p.profile_key ?? '-'}  ${p.email ?? '-'}  ${p.reason}`);
       });

@@ -175,7 +175,9 @@ export class ExportRunner {
       const delivered = current.created + current.updated + current.removed;
       if (failed > 0 && delivered === 0) {
         status = 'failed';
-        error ??= current.error ?? `SendGrid took none of the ${failed} contacts this run sent; see \`segsync runs errors ${runId}\``;
+        error ??=
+          current.error ??
+          `SendGrid took none of the ${failed} contacts this run sent; see \`segsync runs errors ${runId}\``;
       } else {
         status = 'partially_succeeded';
       }
@@ -474,8 +476,7 @@ class RunExecution {
         // Picking keeps the request's order: the k-th rejected contact is the k-th named index.
         const indexes = [...named.keys()].sort((a, b) => a - b);
         await this.reject(first, error, new Map(indexes.map((at, k) => [k, named.get(at) ?? []])));
-      }
-      else await this.sendGroup(first);
+      } else await this.sendGroup(first);
       return this.sendGroup(second);
     }
     // A worker taken for dead while its request was in flight leaves the run to its successor.

@@ -874,7 +874,11 @@ describeEachDatabase('export runner against the sandbox', (get) => {
         return new Response(JSON.stringify({ errors: [{ message: 'revoked' }] }), { status: 401 });
       }
       const response = await fetch(input, init);
-      if (puts >= 3 || !(input instanceof Request ? input.url : input.toString()).includes('/contacts/imports/')) return response;
+      if (
+        puts >= 3 ||
+        !(input instanceof Request ? input.url : input.toString()).includes('/contacts/imports/')
+      )
+        return response;
       const job = (await response.json()) as Record<string, unknown>;
       return Response.json({ ...job, status: 'pending' });
     };

@@ -621,26 +621,28 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     });
   });
 
+  /** Runs the export into a new list of `other` (another SendGrid account), with small limits. */
+  const runInto = async (other: Sandbox) => {
+    const otherList = (await sandboxSession(other.url).createList('Other')).id;
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    const settings = await service.settingsForRun((await runs.findRun(queued.id))!);
+    await runs.update(queued.id, { settings: JSON.stringify({ ...settings, listId: otherList }) });
+    await runner({
+      openDestination: () =>
+        Promise.resolve({
+          destination: smallLimits,
+          session: smallLimits.open({ apiKey: 'SG.sandbox', baseUrl: other.url } as never, {
+            fetch: contractCheckedFetch(),
+          }),
+        }),
+    }).execute(queued.id);
+    return service.getRun(admin, queued.id);
+  };
+
   it("reports a job SendGrid failed (a contact cap) in the run's error, and keeps those contacts out of the ledger", async () => {
     const capped = await startSandbox({ port: 0, jobDelayMs: 0, clock, contactCap: 100 });
     try {
-      const session = sandboxSession(capped.url);
-      const cappedList = (await session.createList('Capped')).id;
-      const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
-      const settings = await service.settingsForRun((await runs.findRun(queued.id))!);
-      await runs.update(queued.id, {
-        settings: JSON.stringify({ ...settings, listId: cappedList }),
-      });
-      await runner({
-        openDestination: () =>
-          Promise.resolve({
-            destination: smallLimits,
-            session: smallLimits.open({ apiKey: 'SG.sandbox', baseUrl: capped.url } as never, {
-              fetch: contractCheckedFetch(),
-            }),
-          }),
-      }).execute(queued.id);
-      const run = await service.getRun(admin, queued.id);
+      const run = await runInto(capped);
       expect(run.status).toBe('partially_succeeded');
       expect(run.error).toMatch(/failed: .*contact limit/i);
       expect(run.counts.failed).toBeGreaterThan(0);
@@ -653,20 +655,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   it('ends a run whose every contact failed (an account full to its cap) as failed, not partial', async () => {
     const full = await startSandbox({ port: 0, jobDelayMs: 0, clock, contactCap: 0 });
     try {
-      const fullList = (await sandboxSession(full.url).createList('Full')).id;
-      const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
-      const settings = await service.settingsForRun((await runs.findRun(queued.id))!);
-      await runs.update(queued.id, { settings: JSON.stringify({ ...settings, listId: fullList }) });
-      await runner({
-        openDestination: () =>
-          Promise.resolve({
-            destination: smallLimits,
-            session: smallLimits.open({ apiKey: 'SG.sandbox', baseUrl: full.url } as never, {
-              fetch: contractCheckedFetch(),
-            }),
-          }),
-      }).execute(queued.id);
-      const run = await service.getRun(admin, queued.id);
+      const run = await runInto(full);
       expect(run.status).toBe('failed');
       expect(run.counts).toMatchObject({ sent: 230, created: 0, updated: 0, failed: 230 });
       expect(run.error).toMatch(/contact limit exceeded/);

@@ -5,6 +5,8 @@
  * - JSON documents are text; `db/dialect.ts` has the few expressions that read inside them.
  */
 
+import type { Generated } from 'kysely';
+
 /** Key-value facts about this installation (its id, when it was first started). */
 export interface AppMetaTable {
   key: string;
@@ -181,6 +183,8 @@ export interface ExportLedgerTable {
   profile_id: string | null;
   /** The profile's updated_at the payload was built from; null: check again. */
   seen: string | null;
+  /** 1: the contact was in the list before the export first sent it (a mirror keeps it there). */
+  adopted: Generated<number>;
 }
 
 export interface Database {

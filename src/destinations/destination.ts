@@ -20,6 +20,12 @@ export interface DestinationList {
   contactCount: number;
 }
 
+/** A contact found by its email. */
+export interface FoundContact {
+  id: string;
+  listIds: readonly string[];
+}
+
 export interface DestinationField {
   id: string;
   name: string;
@@ -83,8 +89,11 @@ export interface DestinationSession {
   job(jobId: string): Promise<JobState>;
   /** The per-contact problems behind an `errored` job. */
   jobProblems(errorsUrl: string): Promise<ContactProblem[]>;
-  /** Resolves emails to the destination's contact ids; unknown emails are absent from the map. */
-  findContactIds(emails: readonly string[]): Promise<Map<string, string>>;
+  /**
+   * Finds contacts by email: their ids and the lists holding them; unknown emails are absent
+   * from the map.
+   */
+  findContacts(emails: readonly string[]): Promise<Map<string, FoundContact>>;
   /** Removes contacts from a list (never deletes them); returns the job id. */
   removeFromList(listId: string, contactIds: readonly string[]): Promise<{ jobId: string }>;
 }

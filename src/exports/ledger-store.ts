@@ -18,6 +18,8 @@ export type SentContact = [
   profileId: string,
   /** The profile's version (updated_at) the payload was built from. */
   version: string,
+  /** 1 when the contact was in the list before the export first sent it (ledger `adopted`). */
+  adopted: 0 | 1,
 ];
 
 /**
@@ -74,11 +76,14 @@ export class LedgerStore {
       sql<string>`(select c.contacts from run_batch_contacts c
         where c.run_id = ${checkpoint.runId} and c.seq = ${checkpoint.seq})`,
     );
-    // One-element arrays, so both dialects read the email the same way (`->> 0`).
+    // One-element arrays, so both dialects read the email the same way (`->> 0`). An entry that
+    // exists keeps its `adopted`: whoever first put the contact in the list still did. (Element 5
+    // is absent from checkpoints written before it existed: 0.)
     const refused = jsonArrayElements(dialect, JSON.stringify(except.map((email) => [email])));
     await sql`
-      insert into export_ledger (export_id, email, hash, delivered_at, profile_id, seen)
-      select ${exportId}, e.v ->> 0, e.v ->> 1, ${deliveredAt}, e.v ->> 3, e.v ->> 4
+      insert into export_ledger (export_id, email, hash, delivered_at, profile_id, seen, adopted)
+      select ${exportId}, e.v ->> 0, e.v ->> 1, ${deliveredAt}, e.v ->> 3, e.v ->> 4,
+        coalesce(cast(e.v ->> 5 as integer), 0)
       from ${contact} as e
       where (e.v ->> 0) not in (select r.v ->> 0 from ${refused} as r)
       order by e.v ->> 0
@@ -162,8 +167,9 @@ export class LedgerStore {
   }
 
   /**
-   * A page, in email order after `afterEmail`, of the contacts the export delivered that no member
-   * of `segmentIds` maps to any more: their profile left the segments, or gave the contact up.
+   * A page, in email order after `afterEmail`, of the contacts the export added to its list that
+   * no member of `segmentIds` maps to any more: their profile left the segments, or gave the
+   * contact up. Contacts it found in the list already (adopted) are never among them.
    */
   async leaverPage(
     exportId: string,
@@ -176,6 +182,7 @@ export class LedgerStore {
       .select('l.email')
       .where('l.export_id', '=', exportId)
       .where('l.email', '>', afterEmail)
+      .where('l.adopted', '=', 0)
       .where((eb) =>
         eb.or([
           eb('l.profile_id', 'is', null),
@@ -211,7 +218,10 @@ export class LedgerStore {
     await this.db.deleteFrom('export_ledger').where('export_id', '=', exportId).execute();
   }
 
-  /** How many emails in the export's ledger are not in `emails` (mirror removals, for previews). */
+  /**
+   * How many emails the export added to its list are not in `emails` (mirror removals, for
+   * previews).
+   */
   async countDeliveredOutside(
     exportId: string,
     emails: { has(email: string): boolean },
@@ -224,6 +234,7 @@ export class LedgerStore {
         .select('email')
         .where('export_id', '=', exportId)
         .where('email', '>', after)
+        .where('adopted', '=', 0)
         .orderBy('email')
         .limit(5_000)
         .execute();

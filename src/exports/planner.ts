@@ -92,12 +92,20 @@ export interface PlannerDeps {
     DestinationType,
     'isValidEmail' | 'reservedFields' | 'encodeContact' | 'requestOverheadBytes' | 'limits'
   >;
+  /**
+   * Of `emails`, those the destination's list holds already. Given for a mirror export whose list
+   * held contacts when the run started: a contact new to the export that is in the list already
+   * was put there by someone else, and the export must never remove it.
+   */
+  alreadyInList?: (emails: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 /** A member mapped to a contact, while its batch is planned. */
 interface Candidate extends PlannedMember {
   version: string;
   payload: string;
+  /** In the list before the export first sent it (see PlannerDeps.alreadyInList). */
+  adopted: boolean;
 }
 
 /**
@@ -145,7 +153,14 @@ export class ExportPlanner {
           step.requests.push(filling);
           filling = buffers.take();
         }
-        const sent: SentContact = [c.email, c.hash, c.profileKey, c.profileId, c.version];
+        const sent: SentContact = [
+          c.email,
+          c.hash,
+          c.profileKey,
+          c.profileId,
+          c.version,
+          c.adopted ? 1 : 0,
+        ];
         filling.add(c.payload, bytes, JSON.stringify(sent));
       }
       yield step;
@@ -194,6 +209,7 @@ export class ExportPlanner {
         delivered: profile.delivered,
         hash: hashPayload(payload, listId),
         payload,
+        adopted: false,
       });
     }
     // Emails the ledger holds for another current member stay theirs (none in a first run).
@@ -218,12 +234,27 @@ export class ExportPlanner {
       });
     }
     result.givenUp.push(...plan.givenUp);
+    await this.markAdopted(plan.upsert);
     for (const c of plan.unchanged) {
       result.seen.push({ email: c.email, profileId: c.profileId, seen: c.version });
       // Contacts this run delivered before it was interrupted are counted as sent, not again.
       if (!this.sentBefore.has(c.email)) result.unchanged += 1;
     }
     return { step: result, upsert: plan.upsert };
+  }
+
+  /**
+   * Marks the contacts the list holds already, of those new to the export (the ledger holds
+   * none of them for their member): someone else put them there. A contact the export delivered
+   * before keeps what its ledger entry says.
+   */
+  private async markAdopted(upsert: Candidate[]): Promise<void> {
+    const { alreadyInList } = this.deps;
+    if (!alreadyInList) return;
+    const fresh = upsert.filter((c) => c.delivered?.email !== c.email);
+    if (fresh.length === 0) return;
+    const inList = await alreadyInList(fresh.map((c) => c.email));
+    for (const c of fresh) c.adopted = inList.has(c.email);
   }
 }
 

@@ -10,6 +10,7 @@ const contact = (n: number, name = `Name ${n}`) => ({
     `key-${n}`,
     `prf_${n}`,
     '2026-11-30T00:00:00.000Z',
+    0,
   ] as SentContact,
 });
 

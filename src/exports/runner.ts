@@ -3,6 +3,7 @@ import type { Clock } from '../shared/clock.js';
 import { DestinationError, InternalError, toSegsyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactSecretsInText } from '../shared/secrets.js';
+import { chunks } from '../shared/chunks.js';
 import { Serial } from '../shared/serial.js';
 import type { ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
@@ -10,7 +11,7 @@ import { HandoffQueue } from './handoff-queue.js';
 import type { LedgerStore } from './ledger-store.js';
 import { hashPayload } from './payload-hash.js';
 import { planRemovals } from './plan.js';
-import { ExportPlanner, type MemberSource, type PlanStep } from './planner.js';
+import { ExportPlanner, type MemberSource, type PlannerDeps, type PlanStep } from './planner.js';
 import type { RequestBuffer } from './request-buffer.js';
 import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { RunStatus } from './run-states.js';
@@ -374,11 +375,13 @@ class RunExecution {
     })();
     settler.catch(() => undefined);
     const { exportId, listId, mapping, segmentIds } = this.settings;
+    const alreadyInList = await this.adoptionCheck();
     const planner = new ExportPlanner(
       {
         members: this.deps.members,
         heldByMembers: (...args) => this.deps.ledger.heldByMembers(...args),
         destination: this.opened.destination,
+        ...(alreadyInList ? { alreadyInList } : {}),
       },
       {
         exportId,
@@ -418,6 +421,31 @@ class RunExecution {
     await settler;
     await this.setStatus('running');
     return planner.planned;
+  }
+
+  /**
+   * For a mirror export, how to tell which contacts new to it its list holds already: someone
+   * else put those there, and the export must never remove them. Asked only when the list held
+   * contacts as the run started: into an empty list, every new contact is the export's own.
+   */
+  private async adoptionCheck(): Promise<PlannerDeps['alreadyInList']> {
+    const { mode, listId } = this.settings;
+    if (mode !== 'mirror') return undefined;
+    const { session, destination } = this.opened;
+    const list = await this.withRetries('reading the list', () => session.getList(listId));
+    if (!list || list.contactCount === 0) return undefined;
+    return async (emails) => {
+      const inList = new Set<string>();
+      for (const chunk of chunks(emails, destination.limits.maxEmailsPerLookup)) {
+        const found = await this.withRetries(`looking up ${chunk.length} contacts`, () =>
+          session.findContacts(chunk),
+        );
+        for (const [email, contact] of found) {
+          if (contact.listIds.includes(listId)) inList.add(email);
+        }
+      }
+      return inList;
+    };
   }
 
   /** Records what planning a batch found: problems, counters, and the ledger's bookkeeping. */
@@ -706,16 +734,20 @@ class RunExecution {
   }
 
   private async removeChunk(emails: string[]): Promise<void> {
-    const ids = await this.withRetries('looking up contacts to remove', () =>
-      this.opened.session.findContactIds(emails),
+    const found = await this.withRetries('looking up contacts to remove', () =>
+      this.opened.session.findContacts(emails),
     );
-    const gone = emails.filter((email) => !ids.has(email));
+    const gone = emails.filter((email) => !found.has(email));
     await this.deps.ledger.forgetDelivered(this.settings.exportId, gone);
-    if (ids.size === 0) return;
-    const { jobId } = await this.withRetries(`removing ${ids.size} contacts from the list`, () =>
-      this.opened.session.removeFromList(this.settings.listId, [...ids.values()]),
+    if (found.size === 0) return;
+    const ids = [...found].map(([email, contact]) => [email, contact.id] as const);
+    const { jobId } = await this.withRetries(`removing ${ids.length} contacts from the list`, () =>
+      this.opened.session.removeFromList(
+        this.settings.listId,
+        ids.map(([, id]) => id),
+      ),
     );
-    await this.runs.insertBatch(this.batchRow('remove', jobId, ids.size, JSON.stringify([...ids])));
+    await this.runs.insertBatch(this.batchRow('remove', jobId, ids.length, JSON.stringify(ids)));
   }
 
   // --- helpers ------------------------------------------------------------------------------

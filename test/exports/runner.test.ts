@@ -429,21 +429,26 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   it('mirror mode removes the contacts it added that left the segments, and only those', async () => {
     await defineExport('mirror');
     const session = sandboxSession();
-    // A contact someone else put in the list: not ours to remove.
-    await addToList(session, ['other@example.org']);
+    // Contacts someone else put in the list: not ours to remove, even one of our members.
+    await addToList(session, ['other@example.org', 'person.0@example.com']);
+    sandbox.runPendingJobs();
     await runOnce();
     expect(await list()).toHaveLength(231);
     const leavers = members.profiles.splice(0, 120);
+    expect((await service.preview(admin, exportId)).would_remove).toBe(119);
     const run = await runOnce();
-    expect(run).toMatchObject({ status: 'succeeded', counts: { removed: 120, sent: 0 } });
+    expect(run).toMatchObject({ status: 'succeeded', counts: { removed: 119, sent: 0 } });
     const emails = await list();
-    expect(emails).toHaveLength(111);
+    expect(emails).toHaveLength(112);
     expect(emails).toContain('other@example.org');
-    for (const leaver of leavers.slice(0, 5))
+    expect(emails).toContain('person.0@example.com');
+    for (const leaver of leavers.slice(1, 6))
       expect(emails).not.toContain(String(leaver.attributes.email).toLowerCase());
-    expect(await ledger.ledgerSize(exportId)).toBe(110);
     // Removed from the list, never deleted from the account.
-    expect((await session.findContactIds(['person.0@example.com'])).size).toBe(1);
+    expect((await session.findContacts(['person.1@example.com'])).size).toBe(1);
+    // The one it found in the list stays in its ledger, so it is never taken for its own.
+    expect(await ledger.ledgerSize(exportId)).toBe(111);
+    expect((await runOnce()).counts).toMatchObject({ removed: 0, sent: 0 });
   });
 
   it('mirror mode claims the contacts a profile-less ledger holds and removes the rest', async () => {

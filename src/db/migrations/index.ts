@@ -6,6 +6,7 @@ import * as m0004 from './0004_connections.js';
 import * as m0005 from './0005_exports.js';
 import * as m0006 from './0006_ledger_by_profile.js';
 import * as m0007 from './0007_profile_versions.js';
+import * as m0008 from './0008_ledger_adopted.js';
 
 /**
  * Every migration, in order. They run on SQLite and PostgreSQL alike; a migration that needs a
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005_exports': m0005,
   '0006_ledger_by_profile': m0006,
   '0007_profile_versions': m0007,
+  '0008_ledger_adopted': m0008,
 };

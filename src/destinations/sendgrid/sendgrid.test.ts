@@ -89,13 +89,17 @@ describe('SendGrid destination against the sandbox', () => {
     }
     expect(state).toMatchObject({ status: 'completed', counts: { created: 2 } });
     expect(await session.countContacts()).toBe(2);
-    const ids = await session.findContactIds(['ana@example.es', 'nobody@example.com']);
-    expect([...ids.keys()]).toEqual(['ana@example.es']);
-    const removal = await session.removeFromList(list.id, [...ids.values()]);
+    const found = await session.findContacts(['ana@example.es', 'nobody@example.com']);
+    expect([...found.keys()]).toEqual(['ana@example.es']);
+    expect(found.get('ana@example.es')?.listIds).toEqual([list.id]);
+    const removal = await session.removeFromList(
+      list.id,
+      [...found.values()].map((c) => c.id),
+    );
     expect(removal.jobId).toMatch(/.+/);
     sandbox.runPendingJobs();
     expect((await session.getList(list.id))?.contactCount).toBe(1);
-    expect((await session.findContactIds(['nobody@example.com'])).size).toBe(0);
+    expect((await session.findContacts(['nobody@example.com'])).size).toBe(0);
   });
 
   it('reports a rejected batch with the field SendGrid named', async () => {

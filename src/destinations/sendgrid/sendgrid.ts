@@ -7,6 +7,7 @@ import type {
   DestinationList,
   DestinationSession,
   DestinationType,
+  FoundContact,
   JobState,
 } from '../destination.js';
 import { SendGridClient, type SendGridSettings } from './client.js';
@@ -53,7 +54,12 @@ const fieldsSchema = z.object({
     .optional(),
 });
 const searchSchema = z.object({
-  result: z.record(z.string(), z.object({ contact: z.object({ id: z.string() }).optional() })),
+  result: z.record(
+    z.string(),
+    z.object({
+      contact: z.object({ id: z.string(), list_ids: z.array(z.string()).default([]) }).optional(),
+    }),
+  ),
 });
 
 // Reserved fields and the longest values SendGrid accepts (SENDGRID.md, "Contact fields").
@@ -266,9 +272,9 @@ class SendGridSession implements DestinationSession {
     return parseProblems(await this.client.download(errorsUrl, 'reading the job errors file'));
   }
 
-  async findContactIds(emails: readonly string[]): Promise<Map<string, string>> {
-    const ids = new Map<string, string>();
-    if (emails.length === 0) return ids;
+  async findContacts(emails: readonly string[]): Promise<Map<string, FoundContact>> {
+    const found = new Map<string, FoundContact>();
+    if (emails.length === 0) return found;
     try {
       const response = await this.client.request('POST', '/v3/marketing/contacts/search/emails', {
         body: { emails },
@@ -281,13 +287,18 @@ class SendGridSession implements DestinationSession {
         'POST /v3/marketing/contacts/search/emails',
       );
       for (const [email, match] of Object.entries(parsed.result)) {
-        if (match.contact) ids.set(email.toLowerCase(), match.contact.id);
+        if (match.contact) {
+          found.set(email.toLowerCase(), {
+            id: match.contact.id,
+            listIds: match.contact.list_ids,
+          });
+        }
       }
     } catch (error) {
       // 404 means none of the emails is a contact: an empty answer, not a failure.
       if (!(error instanceof DestinationError && error.reason === 'not_found')) throw error;
     }
-    return ids;
+    return found;
   }
 
   async removeFromList(listId: string, contactIds: readonly string[]): Promise<{ jobId: string }> {

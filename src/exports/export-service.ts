@@ -350,17 +350,28 @@ export class ExportService {
       updated_at: now,
     };
     if (!(await this.deps.runs.insertRun(run))) {
-      const [active] = await this.deps.runs.listRuns({
-        exportId: id,
-        statuses: ['queued', 'running', 'waiting_on_destination'],
-        limit: 1,
-      });
-      throw new ConflictError(
-        `export ${id} already has run ${active?.id ?? '(another)'} ${active?.status ?? 'in progress'}`,
-        'run_in_progress',
-      );
+      const active = await this.activeRun(actor, id);
+      const what = active
+        ? `run ${active.id} ${active.status === 'queued' ? 'queued' : 'in progress'}`
+        : 'a run in progress';
+      const hint =
+        active?.status === 'queued'
+          ? `a worker (\`segsync worker\` or \`serve\`) executes it, \`exports run ${id} --wait\` resumes it here, \`segsync runs cancel ${active.id}\` cancels it`
+          : 'wait for it to end, or cancel it; a run whose worker stopped is resumed by the next `segsync worker` once its heartbeat is two minutes old';
+      throw new ConflictError(`export ${id} already has ${what}: ${hint}`, 'run_in_progress');
     }
     return toRunView(run);
+  }
+
+  /** The export's run that is queued or going, if any. */
+  async activeRun(actor: Actor, exportId: string): Promise<RunView | undefined> {
+    assertCan(actor, 'exports.read', 'see runs');
+    const [active] = await this.deps.runs.listRuns({
+      exportId,
+      statuses: ['queued', 'running', 'waiting_on_destination'],
+      limit: 1,
+    });
+    return active && toRunView(active);
   }
 
   /** The settings a run starts with: the export's configuration at that moment. */

@@ -240,17 +240,18 @@ describe('exports from the CLI, end to end', () => {
     });
   });
 
-  it('survives a killed process: the worker resumes and the list is exact, no acknowledged request resent', async () => {
-    const exportId = json<{ id: string; list_id: string }>(
+  /** Defines an export of everyone into a new list (not run). */
+  const addEveryoneExport = async (name: string) =>
+    json<{ id: string; list_id: string }>(
       await cli([
         'exports',
         'add',
         '--name',
-        'Everyone',
+        name,
         '--connection',
         connectionId,
         '--create-list',
-        'Everyone',
+        name,
         '--map',
         'email=email',
         '--map',
@@ -262,8 +263,11 @@ describe('exports from the CLI, end to end', () => {
         '--json',
       ]),
     );
+
+  /** Starts `exports run ID --wait` and kills it (SIGKILL) once SendGrid acknowledged a request. */
+  const runAndKill = async (exportId: string): Promise<RunJson> => {
     const before = putCount();
-    const child = spawn(segsyncBin, ['exports', 'run', exportId.id, '--wait', '--json'], {
+    const child = spawn(segsyncBin, ['exports', 'run', exportId, '--wait', '--json'], {
       cwd,
       env: { PATH: process.env.PATH ?? '', ...env() },
       stdio: 'ignore',
@@ -275,9 +279,23 @@ describe('exports from the CLI, end to end', () => {
     await new Promise((r) => setTimeout(r, 150));
     child.kill('SIGKILL');
     await new Promise((resolve) => child.on('exit', resolve));
-
-    const [run] = json<RunJson[]>(await cli(['runs', 'list', '--export', exportId.id, '--json']));
+    const [run] = json<RunJson[]>(await cli(['runs', 'list', '--export', exportId, '--json']));
     expect(run?.status).toMatch(/running|waiting_on_destination/);
+    return run!;
+  };
+
+  /** The list holds every profile once, and at most the request in flight at the kill was resent. */
+  const expectExactList = async (listId: string, putsSince: number) => {
+    const emails = await listEmails(listId);
+    expect(emails).toHaveLength(PROFILES);
+    expect(new Set(emails).size).toBe(PROFILES);
+    expect(putCount() - putsSince).toBeLessThanOrEqual(3);
+  };
+
+  it('survives a killed process: the worker resumes and the list is exact, no acknowledged request resent', async () => {
+    const everyone = await addEveryoneExport('Everyone');
+    const before = putCount();
+    const run = await runAndKill(everyone.id);
 
     const worker = spawn(segsyncBin, ['worker'], {
       cwd,
@@ -286,7 +304,7 @@ describe('exports from the CLI, end to end', () => {
     });
     let final: RunJson | undefined;
     for (let i = 0; i < 600; i++) {
-      final = json<RunJson>(await cli(['runs', 'show', run?.id ?? '', '--json']));
+      final = json<RunJson>(await cli(['runs', 'show', run.id, '--json']));
       if (['succeeded', 'partially_succeeded', 'failed', 'canceled'].includes(final.status)) break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -297,19 +315,30 @@ describe('exports from the CLI, end to end', () => {
       status: 'succeeded',
       counts: { members: PROFILES, sent: PROFILES, unchanged: 0, failed: 0 },
     });
-    const emails = await listEmails(exportId.list_id);
-    expect(emails).toHaveLength(PROFILES);
-    expect(new Set(emails).size).toBe(PROFILES);
-    // The first request was never sent again: at most the one in flight at the kill was.
-    expect(putCount() - before).toBeLessThanOrEqual(3);
+    await expectExactList(everyone.list_id, before);
 
-    // A second run sends nothing; `--full` sends everything again.
-    const delta = await cli(['exports', 'run', exportId.id, '--wait', '--json']);
+    // A second run sends nothing.
+    const delta = await cli(['exports', 'run', everyone.id, '--wait', '--json']);
     expect(delta.code).toBe(0);
     expect(JSON.parse(delta.stdout)).toMatchObject({
       status: 'succeeded',
       counts: { sent: 0, unchanged: PROFILES },
     });
+  }, 180_000);
+
+  it('resumes a killed run when the export is run again with --wait', async () => {
+    const again = await addEveryoneExport('Again');
+    const before = putCount();
+    const run = await runAndKill(again.id);
+    const resumed = await cli(['exports', 'run', again.id, '--wait', '--json']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toContain(`resuming run ${run.id}`);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({
+      id: run.id,
+      status: 'succeeded',
+      counts: { members: PROFILES, sent: PROFILES, failed: 0 },
+    });
+    await expectExactList(again.list_id, before);
   }, 180_000);
 
   it('exits 1 with the reason when the key was revoked', async () => {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { App } from '../../app.js';
-import { ValidationError } from '../../shared/errors.js';
+import { ConflictError, ValidationError } from '../../shared/errors.js';
 import { reservedFieldNames, type ExportInput } from '../../exports/export-definition.js';
 import type { ExportView, RunView } from '../../exports/export-service.js';
 import type { CliContext } from '../context.js';
@@ -85,6 +85,28 @@ export function exitCodeForRun(run: RunView): number {
   if (run.status === 'succeeded') return ExitCode.ok;
   if (run.status === 'partially_succeeded') return ExitCode.partial;
   return ExitCode.failure;
+}
+
+/**
+ * Queues a run of the export; with `--wait`, a run of it already queued (one whose worker
+ * stopped, say) is resumed instead, since a second cannot start before it ends.
+ */
+async function startOrResume(
+  ctx: CliContext,
+  app: App,
+  id: string,
+  flags: { wait?: boolean; full?: boolean },
+): Promise<RunView> {
+  try {
+    return await app.exports.startRun(ctx.actor(), id, { trigger: 'manual', full: flags.full });
+  } catch (error) {
+    if (!flags.wait || !(error instanceof ConflictError) || error.code !== 'run_in_progress')
+      throw error;
+    const active = await app.exports.activeRun(ctx.actor(), id);
+    if (active?.status !== 'queued') throw error;
+    ctx.io.stderr(`resuming run ${active.id} of this export, queued before this one\n`);
+    return active;
+  }
 }
 
 /** Executes (or follows, if a worker has it) a run with progress on stderr, returning its end. */
@@ -306,10 +328,9 @@ export function registerExportCommands(program: Command, ctx: CliContext): void 
     .option('--json', 'print the run as JSON')
     .action(async (id: string, flags: { wait?: boolean; full?: boolean; json?: boolean }) => {
       const code = await ctx.withApp(async (app) => {
-        const queued = await app.exports.startRun(ctx.actor(), id, {
-          trigger: 'manual',
-          full: flags.full,
-        });
+        // Runs whose process died on this machine go back to the queue first.
+        await app.exportWorker.recover();
+        const queued = await startOrResume(ctx, app, id, flags);
         if (!flags.wait) {
           printRun(ctx, queued, flags.json);
           ctx.io.stderr(

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { createApp, type App } from '../app.js';
 import type { Actor } from '../auth/permissions.js';
 import { loadConfig, type Config } from '../config.js';
+import type { FlagNames } from './flag-names.js';
 
 /** What a command needs from the outside world; tests pass their own. */
 export interface CliIo {
@@ -20,6 +21,8 @@ export interface CliIo {
 
 export class CliContext {
   private config: Config | undefined;
+  /** The running command's flags by service field, for its validation messages (flag-names.ts). */
+  flagNames: FlagNames = {};
 
   constructor(readonly io: CliIo) {}
 

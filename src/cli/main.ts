@@ -14,6 +14,7 @@ import { registerSandboxCommand } from './commands/sandbox.js';
 import { registerSegmentCommands } from './commands/segments.js';
 import { registerServeCommand } from './commands/serve.js';
 import { CliContext, type CliIo } from './context.js';
+import { inFlagTerms } from './flag-names.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
 import { RunExit } from './run-exit.js';
 
@@ -62,7 +63,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       return thrown.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     if (thrown instanceof RunExit) return thrown.exitCode;
-    const error = toSegsyncError(thrown);
+    const error = toSegsyncError(inFlagTerms(thrown, ctx.flagNames));
     io.stderr(`segsync: ${redactSecretsInText(error.message)}\n`);
     return exitCodeForError(error);
   }

@@ -41,10 +41,18 @@ export abstract class SegsyncError extends Error {
 export class ValidationError extends SegsyncError {
   readonly kind = 'validation';
   readonly issues: readonly Issue[];
+  /** What was being read, before the issues (`invalid export`); the message when none. */
+  readonly summary: string;
 
-  constructor(message: string, issues: readonly Issue[] = [], code = 'validation_failed') {
+  constructor(
+    message: string,
+    issues: readonly Issue[] = [],
+    code = 'validation_failed',
+    summary = message,
+  ) {
     super(message, code);
     this.issues = issues;
+    this.summary = summary;
   }
 
   /** Builds the error from issues, its message listing them one per line after a summary. */
@@ -53,7 +61,7 @@ export class ValidationError extends SegsyncError {
       issue.path ? `${issue.path}: ${issue.message}` : issue.message,
     );
     const message = lines.length > 0 ? `${summary}: ${lines.join('; ')}` : summary;
-    return new ValidationError(message, issues, code);
+    return new ValidationError(message, issues, code, summary);
   }
 
   override toJSON() {

@@ -4,6 +4,7 @@ import type { ConnectionView } from '../../connections/connection-service.js';
 import { DestinationError, ValidationError } from '../../shared/errors.js';
 import { scrubSecrets } from '../../shared/secrets.js';
 import type { CliContext } from '../context.js';
+import { connectionFlags } from '../flag-names.js';
 import { parseCount } from '../options.js';
 
 interface KeyFlags {
@@ -110,6 +111,7 @@ export function registerConnectionCommands(program: Command, ctx: CliContext): v
           json?: boolean;
         },
       ) => {
+        ctx.flagNames = connectionFlags;
         const apiKey = await readApiKey(ctx, flags, true);
         await ctx.withApp(async (app) => {
           const view = await app.connections.add(ctx.actor(), {
@@ -188,6 +190,7 @@ export function registerConnectionCommands(program: Command, ctx: CliContext): v
             [{ path: 'sharing', message: 'both given' }],
           );
         }
+        ctx.flagNames = connectionFlags;
         const apiKey = await readApiKey(ctx, flags, false);
         await ctx.withApp(async (app) => {
           const view = await app.connections.update(ctx.actor(), id, {

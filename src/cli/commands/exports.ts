@@ -4,6 +4,7 @@ import { ConflictError, ValidationError } from '../../shared/errors.js';
 import { reservedFieldNames, type ExportInput } from '../../exports/export-definition.js';
 import type { ExportView, RunView } from '../../exports/export-service.js';
 import type { CliContext } from '../context.js';
+import { exportFlags } from '../flag-names.js';
 import { ExitCode } from '../exit-codes.js';
 import { RunExit } from '../run-exit.js';
 import { collect } from '../options.js';
@@ -162,6 +163,7 @@ export function registerExportCommands(program: Command, ctx: CliContext): void 
         schedule: string;
         json?: boolean;
       }) => {
+        ctx.flagNames = exportFlags;
         const mapping = parseMappings(flags.map);
         await ctx.withApp(async (app) => {
           const { export: view, warnings } = await app.exports.add(ctx.actor(), {
@@ -236,6 +238,7 @@ export function registerExportCommands(program: Command, ctx: CliContext): void 
           json?: boolean;
         },
       ) => {
+        ctx.flagNames = exportFlags;
         await ctx.withApp(async (app) => {
           const { export: view, warnings } = await app.exports.edit(ctx.actor(), id, {
             name: flags.name,

@@ -106,6 +106,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       return ids.filter((_, index) => !found[index]);
     },
     attributeNames: async () => (await profileStore.attributes()).map((a) => a.name),
+    attributeTypes: async () =>
+      new Map((await profileStore.attributes()).map((a) => [a.name, a.type] as const)),
   };
   const exports = new ExportService({
     exports: exportStore,

@@ -28,6 +28,8 @@ export interface ExportSources extends MemberSource {
   missingSegments(segmentIds: readonly string[]): Promise<string[]>;
   /** The names of the profile attributes in the catalog. */
   attributeNames(): Promise<string[]>;
+  /** The catalog's attributes with their types (`string`, `number`, `boolean`, `date`). */
+  attributeTypes(): Promise<Map<string, string>>;
 }
 
 /** What exports need from connections (the ConnectionService, wired in app.ts). */
@@ -149,7 +151,10 @@ export class ExportService {
     await this.deps.exports.insert(row, segmentIds);
     return {
       export: toView(record),
-      warnings: await this.saveWarnings(segmentIds, opened.connection.profile_limit),
+      warnings: [
+        ...(await this.typeWarnings(mapping)),
+        ...(await this.saveWarnings(segmentIds, opened.connection.profile_limit)),
+      ],
     };
   }
 
@@ -194,9 +199,11 @@ export class ExportService {
       }
       if (data.mapping !== undefined) {
         await this.checkSources(segmentIds, data.mapping);
-        changes.mapping = JSON.stringify(await this.resolveMapping(opened.session, data.mapping));
+        const mapping = await this.resolveMapping(opened.session, data.mapping);
+        changes.mapping = JSON.stringify(mapping);
+        warnings.push(...(await this.typeWarnings(mapping)));
       }
-      warnings = await this.saveWarnings(segmentIds, opened.connection.profile_limit);
+      warnings.push(...(await this.saveWarnings(segmentIds, opened.connection.profile_limit)));
     } else if (data.listId !== undefined || data.mapping !== undefined) {
       throw new ConflictError(
         `export ${id} is detached: attach it to a connection (--connection) to change its list or fields`,
@@ -531,6 +538,24 @@ export class ExportService {
     for (const [field, attribute] of Object.entries(mapping.fields ?? {}))
       if (attribute) fields[field] = attribute;
     return { email: mapping.email, fields, customFields: resolved };
+  }
+
+  /**
+   * Custom number and date fields filled from attributes of another type: the values that are
+   * not numbers (or dates) will be left out of the contacts, each with a warning, when sent.
+   */
+  private async typeWarnings(mapping: ContactMapping): Promise<string[]> {
+    if (mapping.customFields.length === 0) return [];
+    const types = await this.deps.sources.attributeTypes();
+    const warnings: string[] = [];
+    for (const field of mapping.customFields) {
+      const type = types.get(field.attribute);
+      if (field.type === 'text' || type === undefined || type === field.type) continue;
+      warnings.push(
+        `custom field ${field.name} is a ${field.type} field, but attribute "${field.attribute}" holds ${type === 'string' ? 'text' : `${type}s`}: values that are not ${field.type}s will be left out of the contacts (each with a warning)`,
+      );
+    }
+    return warnings;
   }
 
   /** What would make the export's runs fail before sending anything, as warnings on saving. */

@@ -100,6 +100,15 @@ class Members implements ExportSources {
   unrefreshedSegments = () => Promise.resolve([]);
   missingSegments = (ids: readonly string[]) => Promise.resolve(ids.filter((id) => id !== SEGMENT));
   attributeNames = () => Promise.resolve(['email', 'first_name', 'city', 'spend']);
+  attributeTypes = () =>
+    Promise.resolve(
+      new Map([
+        ['email', 'string'],
+        ['first_name', 'string'],
+        ['city', 'string'],
+        ['spend', 'number'],
+      ]),
+    );
   async *iterateMembers(
     ids: readonly string[],
     options: { batchSize: number; exportId: string; onlyDue: boolean },
@@ -601,13 +610,25 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     ).rejects.toThrow(
       /mapping\.customFields\.totl_spend: SendGrid has no custom field named "totl_spend" \(it has: total_spend\)/,
     );
-    const { export: custom } = await service.add(admin, {
+    // A number field filled from text is saved, with a warning of what will be left out.
+    const { warnings } = await service.add(admin, {
+      name: 'Spend from city',
+      connectionId: CONNECTION,
+      listId,
+      mapping: { email: 'email', customFields: { total_spend: 'city' } },
+      segmentIds: [SEGMENT],
+    });
+    expect(warnings).toEqual([
+      'custom field total_spend is a number field, but attribute "city" holds text: values that are not numbers will be left out of the contacts (each with a warning)',
+    ]);
+    const { export: custom, warnings: none } = await service.add(admin, {
       name: 'With spend',
       connectionId: CONNECTION,
       listId,
       mapping: { email: 'email', customFields: { total_spend: 'spend' } },
       segmentIds: [SEGMENT],
     });
+    expect(none).toEqual([]);
     expect(custom.mapping.customFields).toEqual([
       { name: 'total_spend', id: field.id, type: 'number', attribute: 'spend' },
     ]);

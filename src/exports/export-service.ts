@@ -190,7 +190,7 @@ export class ExportService {
     if (data.name !== undefined) changes.name = data.name;
     if (data.mode !== undefined) changes.mode = data.mode;
     if (data.schedule !== undefined) changes.schedule = data.schedule;
-    let warnings: string[] = [];
+    const warnings: string[] = [];
     if (connectionId) {
       const opened = await this.deps.connections.openSession(actor, connectionId);
       if (data.connectionId !== undefined) changes.connection_id = data.connectionId;

@@ -341,6 +341,14 @@ describe('exports from the CLI, end to end', () => {
     await expectExactList(again.list_id, before);
   }, 180_000);
 
+  it('cancels at once a run whose process was killed', async () => {
+    const orphan = await addEveryoneExport('Orphan');
+    const run = await runAndKill(orphan.id);
+    const canceled = await cli(['runs', 'cancel', run.id, '--json']);
+    expect(canceled.code).toBe(0);
+    expect(JSON.parse(canceled.stdout)).toMatchObject({ id: run.id, status: 'canceled' });
+  }, 180_000);
+
   it('exits 1 with the reason when the key was revoked', async () => {
     const exportId = json<{ id: string }>(
       await cli([

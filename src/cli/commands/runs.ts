@@ -43,9 +43,12 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .argument('<id>')
     .option('--json', 'print the run as JSON')
     .action(async (id: string, flags: { json?: boolean }) => {
-      await ctx.withApp(async (app) =>
-        printRun(ctx, await app.exports.cancelRun(ctx.actor(), id), flags.json),
-      );
+      await ctx.withApp(async (app) => {
+        // A run whose process died on this machine is queued again first, so it is canceled at
+        // once rather than when a worker next picks it up.
+        await app.exportWorker.recover();
+        printRun(ctx, await app.exports.cancelRun(ctx.actor(), id), flags.json);
+      });
     });
 
   runs

@@ -347,6 +347,40 @@ describe('exports from the CLI, end to end', () => {
     const canceled = await cli(['runs', 'cancel', run.id, '--json']);
     expect(canceled.code).toBe(0);
     expect(JSON.parse(canceled.stdout)).toMatchObject({ id: run.id, status: 'canceled' });
+    // Its problems do not claim that everything was delivered.
+    const errors = await cli(['runs', 'errors', run.id]);
+    expect(errors.stdout).toMatch(
+      /^No problems recorded for single contacts, but the run was canceled/,
+    );
+    expect((await cli(['runs', 'errors', run.id, '--csv', '--json'])).code).toBe(2);
+    expect((await cli(['runs', 'list', '--export', 'exp_nope'])).code).toBe(4);
+
+    // A copy of an export with a name of the longest length still has a valid name.
+    const long = 'L'.repeat(100);
+    const original = json<{ id: string }>(
+      await cli([
+        'exports',
+        'add',
+        '--name',
+        long,
+        '--connection',
+        connectionId,
+        '--list-id',
+        orphan.list_id,
+        '--map',
+        'email=email',
+        '--segment',
+        segmentId,
+        '--json',
+      ]),
+    );
+    const names: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      names.push(
+        json<{ name: string }>(await cli(['exports', 'duplicate', original.id, '--json'])).name,
+      );
+    }
+    expect(names).toEqual([`${'L'.repeat(93)} (copy)`, `${'L'.repeat(91)} (copy 2)`]);
   }, 180_000);
 
   it('exits 1 with the reason when the key was revoked', async () => {
@@ -375,6 +409,15 @@ describe('exports from the CLI, end to end', () => {
     const run = JSON.parse(result.stdout) as RunJson;
     expect(run.status).toBe('failed');
     expect(run.error).toMatch(/refused the connection's API key/);
+    const both = await cli([
+      'connections',
+      'edit',
+      connectionId,
+      '--share-with-contributors',
+      '--admins-only',
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/not both/);
     const test = await cli(['connections', 'test', connectionId, '--json']);
     expect(test.code).toBe(7);
     expect(JSON.parse(test.stdout)).toMatchObject({

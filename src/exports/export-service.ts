@@ -475,7 +475,7 @@ export class ExportService {
     const list = await session.getList(listId);
     if (!list) {
       throw new NotFoundError(
-        'SendGrid list',
+        'list',
         listId,
         `SendGrid has no list ${listId} in this account (${hint})`,
       );

@@ -4,6 +4,7 @@ import type { DestinationSession, DestinationType } from '../destinations/destin
 import type { Clock } from '../shared/clock.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
+import { retryingRateLimits } from '../shared/rate-limit-retry.js';
 import { isMasked, maskSecret } from '../shared/secrets.js';
 import { displayName, parseInput } from '../shared/validation.js';
 import type { ConnectionRow, ConnectionStore } from './connection-store.js';
@@ -98,7 +99,8 @@ export class ConnectionService {
       );
     }
     const settings = this.settings(destination, data.apiKey, data.baseUrl);
-    await destination.open(settings, { fetch: this.deps.fetch }).verify();
+    const session = destination.open(settings, { fetch: this.deps.fetch });
+    await retryingRateLimits(() => session.verify());
     const now = this.deps.clock.now().toISOString();
     const id = newId('con', this.deps.clock);
     const row: ConnectionRow = {
@@ -134,7 +136,7 @@ export class ConnectionService {
   /** Checks the stored key against the destination again. */
   async test(actor: Actor, id: string): Promise<{ scopes: string[] }> {
     const { session } = await this.openSession(actor, id);
-    return session.verify();
+    return retryingRateLimits(() => session.verify());
   }
 
   /** Edits a connection; a changed key or URL is verified before it is stored. */
@@ -159,9 +161,10 @@ export class ConnectionService {
     const apiKey =
       keyChanged && data.apiKey ? data.apiKey : this.deps.box.open(row.secret_sealed, row.id);
     if (keyChanged || data.baseUrl !== undefined) {
-      await destination
-        .open(this.settings(destination, apiKey, baseUrl), { fetch: this.deps.fetch })
-        .verify();
+      const session = destination.open(this.settings(destination, apiKey, baseUrl), {
+        fetch: this.deps.fetch,
+      });
+      await retryingRateLimits(() => session.verify());
     }
     if (
       data.name !== undefined &&

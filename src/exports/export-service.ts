@@ -3,6 +3,7 @@ import type { DestinationSession, DestinationType } from '../destinations/destin
 import type { Clock } from '../shared/clock.js';
 import { ConflictError, NotFoundError, ValidationError, type Issue } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
+import { retryingRateLimits } from '../shared/rate-limit-retry.js';
 import { parseInput } from '../shared/validation.js';
 import { mapContact, type ContactMapping } from './contact-mapping.js';
 import {
@@ -126,8 +127,9 @@ export class ExportService {
     const opened = await this.deps.connections.openSession(actor, data.connectionId);
     await this.checkSources(data.segmentIds, data.mapping);
     const mapping = await this.resolveMapping(opened.session, data.mapping);
-    const listId = data.createList
-      ? (await opened.session.createList(data.createList)).id
+    const newList = data.createList;
+    const listId = newList
+      ? (await retryingRateLimits(() => opened.session.createList(newList))).id
       : await this.checkList(
           opened.session,
           data.listId ?? '',
@@ -472,7 +474,7 @@ export class ExportService {
     listId: string,
     hint = 'check the id in SendGrid',
   ): Promise<string> {
-    const list = await session.getList(listId);
+    const list = await retryingRateLimits(() => session.getList(listId));
     if (!list) {
       throw new NotFoundError(
         'list',
@@ -519,7 +521,7 @@ export class ExportService {
     const custom = Object.entries(mapping.customFields ?? {});
     const resolved: ContactMapping['customFields'][number][] = [];
     if (custom.length > 0) {
-      const fields = await session.listFields();
+      const fields = await retryingRateLimits(() => session.listFields());
       const issues: Issue[] = [];
       for (const [name, attribute] of custom) {
         const field = fields.find((f) => f.name === name);

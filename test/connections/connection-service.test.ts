@@ -138,6 +138,23 @@ describeEachDatabase('connection service', (get) => {
     expect(await service.list(admin)).toEqual([]);
   });
 
+  it('waits out a rate limit while connecting, instead of failing at once', async () => {
+    // One call a second per endpoint: the second check within the window gets a 429 first.
+    const strict = await startSandbox({
+      port: 0,
+      apiKeys: [KEY],
+      rateLimit: { limit: 1, windowSeconds: 1 },
+    });
+    try {
+      const first = await add({ name: 'First', baseUrl: strict.url });
+      await expect(service.test(admin, first.id)).resolves.toBeDefined();
+      const answers = strict.stats().requests.filter((r) => r.path === '/v3/scopes');
+      expect(answers.find((r) => r.status === 429)?.count).toBeGreaterThan(0);
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it('shows contributors only the connections shared with them', async () => {
     const hidden = await add();
     const shared = await add({ name: 'Shared', sharing: 'admins_and_contributors' });

@@ -19,7 +19,7 @@ import { EmailSet } from './email-set.js';
 import { hashPayload } from './payload-hash.js';
 import type { LedgerStore } from './ledger-store.js';
 import type { MemberSource } from './planner.js';
-import { unrefreshedSegmentsMessage, type RunSettings } from './runner.js';
+import { checkBeforeSending, type RunSettings } from './runner.js';
 import { isFinal, type RunStatus } from './run-states.js';
 import type { ProblemRow, RunRow, RunStore } from './run-store.js';
 
@@ -312,14 +312,12 @@ export class ExportService {
     if (record.mode === 'mirror') {
       preview.would_remove = await this.deps.ledger.countDeliveredOutside(record.id, seen);
     }
-    // The checks a run makes before it sends anything (runner.ts), said here too.
-    const unrefreshed = await this.deps.sources.unrefreshedSegments(record.segment_ids);
-    const limit = opened.connection.profile_limit;
-    if (unrefreshed.length > 0) {
-      preview.would_fail = unrefreshedSegmentsMessage(unrefreshed);
-    } else if (preview.members > limit) {
-      preview.would_fail = `the segments hold ${preview.members} profiles, over the connection's limit of ${limit} profiles per export`;
-    }
+    const { refusals } = await checkBeforeSending(
+      this.deps.sources,
+      record.segment_ids,
+      opened.connection.profile_limit,
+    );
+    preview.would_fail = refusals.length > 0 ? refusals.join('; ') : null;
     return preview;
   }
 
@@ -359,7 +357,7 @@ export class ExportService {
       updated_at: now,
     };
     if (!(await this.deps.runs.insertRun(run))) {
-      const active = await this.activeRun(actor, id);
+      const active = await this.findActiveRun(id);
       const what = active
         ? `run ${active.id} ${active.status === 'queued' ? 'queued' : 'in progress'}`
         : 'a run in progress';
@@ -375,12 +373,7 @@ export class ExportService {
   /** The export's run that is queued or going, if any. */
   async activeRun(actor: Actor, exportId: string): Promise<RunView | undefined> {
     assertCan(actor, 'exports.read', 'see runs');
-    const [active] = await this.deps.runs.listRuns({
-      exportId,
-      statuses: ['queued', 'running', 'waiting_on_destination'],
-      limit: 1,
-    });
-    return active && toRunView(active);
+    return this.findActiveRun(exportId);
   }
 
   /** The settings a run starts with: the export's configuration at that moment. */
@@ -455,12 +448,17 @@ export class ExportService {
     return record;
   }
 
-  private async refuseWhileActive(id: string, what: string): Promise<void> {
+  private async findActiveRun(exportId: string): Promise<RunView | undefined> {
     const [active] = await this.deps.runs.listRuns({
-      exportId: id,
+      exportId,
       statuses: ['queued', 'running', 'waiting_on_destination'],
       limit: 1,
     });
+    return active && toRunView(active);
+  }
+
+  private async refuseWhileActive(id: string, what: string): Promise<void> {
+    const active = await this.findActiveRun(id);
     if (active) {
       throw new ConflictError(
         `export ${id} cannot be ${what} while run ${active.id} is ${active.status}; cancel it first`,
@@ -562,18 +560,8 @@ export class ExportService {
 
   /** What would make the export's runs fail before sending anything, as warnings on saving. */
   private async saveWarnings(segmentIds: readonly string[], limit: number): Promise<string[]> {
-    const unrefreshed = await this.deps.sources.unrefreshedSegments(segmentIds);
-    const warnings =
-      unrefreshed.length > 0
-        ? [`${unrefreshedSegmentsMessage(unrefreshed)}; runs will fail until then`]
-        : [];
-    const count = await this.deps.sources.countMembers(segmentIds);
-    if (count > limit) {
-      warnings.push(
-        `the segments hold ${count} profiles, more than the connection's limit of ${limit} per export: runs will fail until the limit is raised or the segments narrowed`,
-      );
-    }
-    return warnings;
+    const { refusals } = await checkBeforeSending(this.deps.sources, segmentIds, limit);
+    return refusals.map((refusal) => `${refusal}; runs will fail until then`);
   }
 
   private async freeCopyName(name: string): Promise<string> {

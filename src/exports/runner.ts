@@ -80,15 +80,35 @@ type FinalJob = Exclude<JobState, { status: 'pending' }>;
 type Problem = Omit<ProblemRow, 'seq'>;
 
 /**
- * Why segments never refreshed cannot be exported yet, and what to do: their membership was never
- * computed, so they hold no one (and a mirror export would take everyone it added away).
+ * What a run checks before it sends anything, as the run, a preview and saving the export all
+ * say it: how many members the segments hold, and why a run would send none of them.
+ * - Segments never refreshed: their membership was never computed, so they hold no one (and a
+ *   mirror export would take everyone it added away).
+ * - More members than the connection's limit.
  */
-export function unrefreshedSegmentsMessage(segments: readonly { id: string; name: string }[]) {
-  const names = segments.map((s) => `"${s.name}" (${s.id})`).join(', ');
-  const commands = segments.map((s) => `\`segsync segments refresh ${s.id}\``).join(', ');
-  return segments.length === 1
-    ? `segment ${names} has never been refreshed, so it has no members yet: run ${commands}`
-    : `segments ${names} have never been refreshed, so they have no members yet: run ${commands}`;
+export async function checkBeforeSending(
+  source: MemberSource,
+  segmentIds: readonly string[],
+  profileLimit: number,
+): Promise<{ members: number; refusals: string[] }> {
+  const refusals: string[] = [];
+  const unrefreshed = await source.unrefreshedSegments(segmentIds);
+  if (unrefreshed.length > 0) {
+    const names = unrefreshed.map((s) => `"${s.name}" (${s.id})`).join(', ');
+    const commands = unrefreshed.map((s) => `\`segsync segments refresh ${s.id}\``).join(', ');
+    refusals.push(
+      unrefreshed.length === 1
+        ? `segment ${names} has never been refreshed, so it has no members yet: run ${commands}`
+        : `segments ${names} have never been refreshed, so they have no members yet: run ${commands}`,
+    );
+  }
+  const members = await source.countMembers(segmentIds);
+  if (members > profileLimit) {
+    refusals.push(
+      `the export's segments hold ${members} profiles, over the connection's limit of ${profileLimit} profiles per export (raise the limit or narrow the segments)`,
+    );
+  }
+  return { members, refusals };
 }
 
 /** Thrown inside a run to end it as failed with a message for the user. */
@@ -295,17 +315,14 @@ class RunExecution {
     // A resumed run: what SendGrid acknowledged before the crash is settled, never sent again.
     await this.settleSubmitted();
     await this.runs.clearPlanProblems(this.runId);
-    const unrefreshed = await this.deps.members.unrefreshedSegments(this.settings.segmentIds);
-    if (unrefreshed.length > 0) {
-      throw new RunFailure(`${unrefreshedSegmentsMessage(unrefreshed)}; nothing was sent`);
-    }
-    this.membersTotal = await this.deps.members.countMembers(this.settings.segmentIds);
-    await this.runs.update(this.runId, { members: this.membersTotal, skipped: 0, unchanged: 0 });
-    if (this.membersTotal > this.settings.profileLimit) {
-      throw new RunFailure(
-        `the export's segments hold ${this.membersTotal} profiles, over the connection's limit of ${this.settings.profileLimit} profiles per export; nothing was sent (raise the limit or narrow the segments)`,
-      );
-    }
+    const { members, refusals } = await checkBeforeSending(
+      this.deps.members,
+      this.settings.segmentIds,
+      this.settings.profileLimit,
+    );
+    this.membersTotal = members;
+    await this.runs.update(this.runId, { members, skipped: 0, unchanged: 0 });
+    if (refusals.length > 0) throw new RunFailure(`${refusals.join('; ')}; nothing was sent`);
     const { exportId, listId, mapping } = this.settings;
     // A payload depends on the list and the mapping: with others, every entry is checked again.
     await this.deps.ledger.useSettings(exportId, hashPayload(JSON.stringify(mapping), listId));

@@ -87,11 +87,12 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         if (problems.length === 0) {
           // Only a run that succeeded delivered every member; another may have stopped early.
           const run = await app.exports.getRun(ctx.actor(), id);
-          return ctx.print(
-            run.status === 'succeeded'
-              ? 'No problems: every member was delivered.'
-              : `No problems recorded for single contacts, but the run ${run.status === 'canceled' ? 'was canceled' : `is ${run.status.replace(/_/g, ' ')}`}${run.error ? `: ${run.error}` : ''}.`,
-          );
+          if (run.status === 'succeeded')
+            return ctx.print('No problems: every member was delivered.');
+          const state =
+            run.status === 'canceled' ? 'was canceled' : `is ${run.status.replace(/_/g, ' ')}`;
+          const why = run.error ? `: ${run.error}` : '';
+          return ctx.print(`No problems recorded for single contacts, but the run ${state}${why}.`);
         }
         for (const p of problems)
           ctx.print(`${p.severity}  ${p.profile_key ?? '-'}  ${p.email ?? '-'}  ${p.reason}`);

@@ -105,7 +105,6 @@ export async function createApp(options: AppOptions): Promise<App> {
       const found = await Promise.all(ids.map((id) => segmentStore.get(id)));
       return ids.filter((_, index) => !found[index]);
     },
-    attributeNames: async () => (await profileStore.attributes()).map((a) => a.name),
     attributeTypes: async () =>
       new Map((await profileStore.attributes()).map((a) => [a.name, a.type] as const)),
   };

@@ -27,8 +27,6 @@ import type { ProblemRow, RunRow, RunStore } from './run-store.js';
 export interface ExportSources extends MemberSource {
   /** Of `segmentIds`, those that do not exist. */
   missingSegments(segmentIds: readonly string[]): Promise<string[]>;
-  /** The names of the profile attributes in the catalog. */
-  attributeNames(): Promise<string[]>;
   /** The catalog's attributes with their types (`string`, `number`, `boolean`, `date`). */
   attributeTypes(): Promise<Map<string, string>>;
 }
@@ -497,7 +495,7 @@ export class ExportService {
     }
     const issues: Issue[] = [];
     if (mapping) {
-      const known = new Set(await this.deps.sources.attributeNames());
+      const known = await this.deps.sources.attributeTypes();
       const check = (path: string, attribute: string) => {
         if (!known.has(attribute))
           issues.push({ path, message: `unknown profile attribute "${attribute}"` });

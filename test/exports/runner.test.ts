@@ -99,7 +99,6 @@ class Members implements ExportSources {
   };
   unrefreshedSegments = () => Promise.resolve([]);
   missingSegments = (ids: readonly string[]) => Promise.resolve(ids.filter((id) => id !== SEGMENT));
-  attributeNames = () => Promise.resolve(['email', 'first_name', 'city', 'spend']);
   attributeTypes = () =>
     Promise.resolve(
       new Map([

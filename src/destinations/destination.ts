@@ -112,6 +112,8 @@ export interface DestinationType<Settings = unknown> {
   reservedFields: readonly ReservedField[];
   /** The address rules the destination enforces, so invalid contacts are never sent. */
   isValidEmail(email: string): boolean;
+  /** The date forms the destination's date fields take, so invalid values are never sent. */
+  isValidDate(text: string): boolean;
   /**
    * The contact's wire form; its byte length counts against `limits.maxBytesPerRequest`. It
    * needs no connection, so contacts can be encoded away from the session (a planning thread).

@@ -36,7 +36,7 @@ export function normaliseEmail(value: string): string {
 export function mapContact(
   attributes: Readonly<Record<string, AttributeValue | undefined>>,
   mapping: ContactMapping,
-  destination: Pick<DestinationType, 'isValidEmail' | 'reservedFields'>,
+  destination: Pick<DestinationType, 'isValidEmail' | 'isValidDate' | 'reservedFields'>,
 ): MappedContact {
   const rawEmail = attributes[mapping.email];
   if (rawEmail === undefined || rawEmail === null || String(rawEmail).trim() === '') {
@@ -85,7 +85,7 @@ export function mapContact(
       customFields[custom.id] = number;
     } else if (custom.type === 'date') {
       const text = String(value).trim();
-      if (typeof value !== 'string' || !isDestinationDate(text)) {
+      if (typeof value !== 'string' || !destination.isValidDate(text)) {
         (warnings ??= []).push(
           `custom field ${custom.name} left out: ${JSON.stringify(value)} is not a date`,
         );
@@ -103,15 +103,6 @@ const NO_WARNINGS: readonly string[] = Object.freeze([]);
 
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
-}
-
-// The date forms SendGrid's date fields take: an ISO 8601 date, with or without a time, or
-// MM/DD/YYYY.
-const DATE_FORM =
-  /^(\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}\/\d{1,2}\/\d{4})$/;
-
-function isDestinationDate(text: string): boolean {
-  return DATE_FORM.test(text) && !Number.isNaN(Date.parse(text));
 }
 
 interface ReservedField {

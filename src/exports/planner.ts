@@ -90,7 +90,12 @@ export interface PlannerDeps {
   ): Promise<Map<string, string>>;
   destination: Pick<
     DestinationType,
-    'isValidEmail' | 'reservedFields' | 'encodeContact' | 'requestOverheadBytes' | 'limits'
+    | 'isValidEmail'
+    | 'isValidDate'
+    | 'reservedFields'
+    | 'encodeContact'
+    | 'requestOverheadBytes'
+    | 'limits'
   >;
   /**
    * Of `emails`, those the destination's list holds already. Given for a mirror export whose list

@@ -84,6 +84,16 @@ export function isValidSendGridEmail(email: string): boolean {
   return at > 0 && at <= 64 && EMAIL.test(email);
 }
 
+// The date forms SendGrid's date fields take: an ISO 8601 date, with or without a time, or
+// MM/DD/YYYY.
+const DATE_FORM =
+  /^(\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}\/\d{1,2}\/\d{4})$/;
+
+/** Whether SendGrid's date fields take `text` (a form it knows, and a real date). */
+export function isValidSendGridDate(text: string): boolean {
+  return DATE_FORM.test(text) && !Number.isNaN(Date.parse(text));
+}
+
 /** A contact's wire form, written out directly: this runs once per contact, a million times. */
 function encodeContact(contact: DestinationContact): string {
   let json = `{"email":${JSON.stringify(contact.email)}`;
@@ -121,6 +131,7 @@ export const sendgridDestination: DestinationType<z.output<typeof settingsSchema
   },
   reservedFields,
   isValidEmail: isValidSendGridEmail,
+  isValidDate: isValidSendGridDate,
   encodeContact,
   requestOverheadBytes,
   open: (settings, io) => new SendGridSession(new SendGridClient(settings, io.fetch)),

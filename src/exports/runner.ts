@@ -263,6 +263,9 @@ class RunExecution {
   private batchesSent = 0;
   private jobsDone = 0;
   private jobsTotal = 0;
+  /** For the ETA: members planned to be sent, and contacts of the upsert jobs settled. */
+  private toSendHere = 0;
+  private settledHere = 0;
   private membersTotal = 0;
   private plannedSoFar = 0;
   /** Members the run read because the ledger did not hold them at their current version. */
@@ -422,6 +425,8 @@ class RunExecution {
         // request and response move between steps, or sending would wait for planning.
         await new Promise((resolve) => setImmediate(resolve));
       }
+      // Every member is planned now: those not read were unchanged (see execute).
+      this.plannedSoFar = Math.max(this.plannedSoFar, this.membersTotal);
       queue.close();
       await sender;
     } catch (error) {
@@ -482,6 +487,7 @@ class RunExecution {
     }
     this.dueSeen += step.read;
     this.plannedSoFar += step.read;
+    this.toSendHere += step.read - step.unchanged - skipped;
     this.emit('sending');
   }
 
@@ -607,6 +613,7 @@ class RunExecution {
   private async settleJob(batch: BatchSummary): Promise<void> {
     await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
     this.jobsDone += 1;
+    if (batch.kind === 'upsert') this.settledHere += batch.contact_count;
     this.emit(this.stage, true);
   }
 
@@ -907,8 +914,6 @@ class RunExecution {
 
   progress(run: RunRow, stage: RunProgress['stage']): RunProgress {
     const elapsed = Math.max(1, this.deps.clock.now().getTime() - this.startedMs) / 1000;
-    const rate = this.plannedSoFar / elapsed;
-    const remaining = Math.max(0, this.membersTotal - this.plannedSoFar);
     return {
       runId: run.id,
       status: run.status as RunStatus,
@@ -920,12 +925,30 @@ class RunExecution {
       jobsDone: this.jobsDone,
       jobsTotal: this.jobsTotal,
       ratePerSecond: this.sentHere / elapsed,
-      etaSeconds: rate > 0 && remaining > 0 ? remaining / rate : undefined,
+      etaSeconds: this.etaSeconds(stage, elapsed),
     };
+  }
+
+  /**
+   * Seconds left. Once a job settled, at the pace SendGrid has confirmed contacts so far: the
+   * members not planned yet and the contacts planned but not confirmed. Before that, at the pace
+   * of planning. Unknown while removing leavers.
+   */
+  private etaSeconds(stage: RunProgress['stage'], elapsed: number): number | undefined {
+    let remaining: number;
+    let pace: number;
+    if (this.settledHere > 0 && (stage === 'sending' || stage === 'waiting for SendGrid')) {
+      pace = this.settledHere / elapsed;
+      const notPlanned = Math.max(this.membersTotal - this.plannedSoFar, 0);
+      remaining = notPlanned + Math.max(0, this.toSendHere - this.settledHere);
+    } else if (stage === 'sending') {
+      pace = this.plannedSoFar / elapsed;
+      remaining = Math.max(0, this.membersTotal - this.plannedSoFar);
+    } else return undefined;
+    return pace > 0 && remaining > 0 ? remaining / pace : undefined;
   }
 }
 
-/** The indexes of the contacts a 400 names (`contacts[12].email`), within the request. */
 /**
  * The contacts of a refused request that SendGrid named (`contacts[12].email`), by their index
  * in the request, each with SendGrid's complaints about it alone.

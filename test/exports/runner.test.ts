@@ -368,6 +368,25 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       true,
     );
     expect(seen.at(-1)).toMatchObject({ stage: 'done', jobsDone: 5, jobsTotal: 5, sent: 230 });
+    // Once a job settled, the ETA follows SendGrid's pace of confirming contacts: it is known
+    // while jobs are still pending, after planning ended.
+    const pendingAfterPlanning = seen.filter(
+      (p) => p.planned === p.members && p.jobsDone > 0 && p.jobsDone < p.jobsTotal,
+    );
+    expect(pendingAfterPlanning.length).toBeGreaterThan(0);
+    for (const p of pendingAfterPlanning) expect(p.etaSeconds).toBeGreaterThan(0);
+  });
+
+  it('counts the unchanged members of a delta run as planned once planning ends', async () => {
+    await runOnce();
+    members.profiles[5]!.attributes = { ...members.profiles[5]!.attributes, city: 'Sevilla' };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    const seen: RunProgress[] = [];
+    await runner().execute(queued.id, (progress) => seen.push(progress));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const waiting = seen.filter((p) => p.stage === 'waiting for SendGrid');
+    expect(waiting.length).toBeGreaterThan(0);
+    for (const p of waiting) expect(p).toMatchObject({ planned: 230, members: 230 });
   });
 
   it('sends only what changed on the next run, and everything with --full', async () => {

@@ -1,7 +1,13 @@
 import { assertCan, type Actor } from '../auth/permissions.js';
 import type { DestinationSession, DestinationType } from '../destinations/destination.js';
 import type { Clock } from '../shared/clock.js';
-import { ConflictError, NotFoundError, ValidationError, type Issue } from '../shared/errors.js';
+import {
+  ConflictError,
+  DestinationError,
+  NotFoundError,
+  ValidationError,
+  type Issue,
+} from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { retryingRateLimits } from '../shared/rate-limit-retry.js';
 import { parseInput } from '../shared/validation.js';
@@ -315,8 +321,34 @@ export class ExportService {
       record.segment_ids,
       opened.connection.profile_limit,
     );
+    const refused = await this.destinationRefusal(opened.session, record.list_id);
+    if (refused) refusals.push(refused);
     preview.would_fail = refusals.length > 0 ? refusals.join('; ') : null;
     return preview;
+  }
+
+  /**
+   * What SendGrid would refuse a run at once, read without writing anything: the connection's key
+   * (revoked, or without the permissions exports need), or the export's list (deleted since).
+   * Other failures (SendGrid unreachable) are thrown: a run would wait them out, so they are not
+   * what would make it fail, and the preview cannot tell.
+   */
+  private async destinationRefusal(
+    session: DestinationSession,
+    listId: string,
+  ): Promise<string | null> {
+    try {
+      const list = await retryingRateLimits(() => session.getList(listId));
+      return list ? null : `SendGrid has no list ${listId} in this account any more`;
+    } catch (error) {
+      if (
+        error instanceof DestinationError &&
+        (error.reason === 'auth_refused' || error.reason === 'scope_missing')
+      ) {
+        return error.message;
+      }
+      throw error;
+    }
   }
 
   /** Queues a run of an export; a worker (or `--wait`) executes it. */

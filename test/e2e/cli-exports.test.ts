@@ -383,7 +383,7 @@ describe('exports from the CLI, end to end', () => {
     expect(names).toEqual([`${'L'.repeat(93)} (copy)`, `${'L'.repeat(91)} (copy 2)`]);
   }, 180_000);
 
-  it('exits 1 with the reason when the key was revoked', async () => {
+  it('exits 1 with the reason when the key was revoked, which preview tells, as a deleted list', async () => {
     const exportId = json<{ id: string }>(
       await cli([
         'exports',
@@ -404,6 +404,12 @@ describe('exports from the CLI, end to end', () => {
     const port = sandbox.port;
     await sandbox.stop();
     sandbox = await startSandbox({ port, jobDelayMs: 100, apiKeys: ['SG.someone-else-entirely'] });
+    // The dry run reads the list, so it tells before a run does.
+    const preview = await cli(['exports', 'preview', exportId.id, '--json']);
+    expect(preview.code).toBe(0);
+    expect(json<{ would_fail: string | null }>(preview).would_fail).toMatch(
+      /refused the connection's API key/,
+    );
     const result = await cli(['exports', 'run', exportId.id, '--wait', '--json']);
     expect(result.code).toBe(1);
     const run = JSON.parse(result.stdout) as RunJson;
@@ -426,5 +432,12 @@ describe('exports from the CLI, end to end', () => {
     });
     const errors = await cli(['runs', 'errors', run.id, '--csv']);
     expect(errors.stdout.split('\n')[0]).toBe('severity,code,profile_key,email,reason');
+    // The key accepted again, by a SendGrid that no longer has the export's list.
+    await sandbox.stop();
+    sandbox = await startSandbox({ port, jobDelayMs: 100, apiKeys: [KEY] });
+    const listGone = await cli(['exports', 'preview', exportId.id, '--json']);
+    expect(json<{ would_fail: string | null }>(listGone).would_fail).toMatch(
+      /SendGrid has no list [0-9a-f-]{36} in this account any more/,
+    );
   }, 120_000);
 });

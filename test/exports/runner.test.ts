@@ -768,6 +768,14 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await list()).toEqual([]);
   });
 
+  it('fails saying so when the list was deleted in SendGrid since the export was saved', async () => {
+    sandbox.state.lists.delete(listId);
+    const run = await runOnce();
+    expect(run.status).toBe('failed');
+    expect(run.error).toContain(listId);
+    expect(putCount()).toBe(0);
+  });
+
   it('resumes after the worker died without resending acknowledged requests', async () => {
     let puts = 0;
     // The first worker "dies" (hangs forever) right before its third request.

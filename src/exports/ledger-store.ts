@@ -135,8 +135,11 @@ export class LedgerStore {
   }
 
   /**
-   * Of `emails`, those the ledger holds for a profile that is still a member of `segmentIds`,
-   * with that profile's id: another member asking for such an email is a duplicate.
+   * Of `emails`, those the ledger holds for a profile that is still a member of `segmentIds` and
+   * unchanged since (the entry is at the profile's current version), with that profile's id:
+   * another member asking for such an email is a duplicate. A holder that changed may map to
+   * another email now (two profiles swapping emails), so it holds nothing here: whichever of the
+   * two this run plans first takes the email.
    */
   async heldByMembers(
     exportId: string,
@@ -158,6 +161,15 @@ export class LedgerStore {
               .select('m.profile_id')
               .where('m.segment_id', 'in', [...segmentIds])
               .whereRef('m.profile_id', '=', 'l.profile_id'),
+          ),
+        )
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('profiles as p')
+              .select('p.id')
+              .whereRef('p.id', '=', 'l.profile_id')
+              .whereRef('p.updated_at', '=', 'l.seen'),
           ),
         )
         .execute();

@@ -521,6 +521,23 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(emails).toHaveLength(230);
   });
 
+  it('mirror mode keeps both contacts when two profiles swap emails, and preview agrees', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    const [a, b] = [members.profiles[3]!, members.profiles[150]!];
+    const [emailA, emailB] = [String(a.attributes.email), String(b.attributes.email)];
+    a.attributes = { ...a.attributes, email: emailB, first_name: 'Swapped A' };
+    b.attributes = { ...b.attributes, email: emailA, first_name: 'Swapped B' };
+    const preview = await service.preview(admin, exportId);
+    const run = await runOnce();
+    expect(run.counts).toMatchObject({ sent: 2, removed: 0, skipped: 0, unchanged: 228 });
+    expect(preview).toMatchObject({ would_upsert: 2, would_remove: 0, skipped: 0, unchanged: 228 });
+    expect(await list()).toHaveLength(230);
+    const nameOf = (email: unknown) => sandbox.state.findByEmail(String(email))?.fields.first_name;
+    expect([nameOf(emailB), nameOf(emailA)]).toEqual(['Swapped A', 'Swapped B']);
+    expect((await runOnce()).counts).toMatchObject({ sent: 0, removed: 0, unchanged: 230 });
+  });
+
   it('delivers everything through 30% rate limits and 10% server errors', async () => {
     const faulty = await startSandbox({
       port: 0,

@@ -11,7 +11,7 @@ import {
 import { newId } from '../shared/ids.js';
 import { retryingRateLimits } from '../shared/rate-limit-retry.js';
 import { parseInput } from '../shared/validation.js';
-import { mapContact, type ContactMapping } from './contact-mapping.js';
+import type { ContactMapping } from './contact-mapping.js';
 import {
   exportEditSchema,
   exportInputSchema,
@@ -22,9 +22,9 @@ import {
 } from './export-definition.js';
 import type { ExportRecord, ExportStore } from './export-store.js';
 import { EmailSet } from './email-set.js';
-import { hashPayload } from './payload-hash.js';
+import { ledgerFingerprint } from './payload-hash.js';
 import type { LedgerStore } from './ledger-store.js';
-import type { MemberSource } from './planner.js';
+import { ExportPlanner, type MemberSource } from './planner.js';
 import { checkBeforeSending, type RunSettings } from './runner.js';
 import { isFinal, type RunStatus } from './run-states.js';
 import type { ProblemRow, RunRow, RunStore } from './run-store.js';
@@ -265,15 +265,24 @@ export class ExportService {
     await this.deps.exports.remove(id);
   }
 
-  /** A dry run: what a run would send, keep, remove and skip, with a sample; no write anywhere. */
+  /**
+   * A dry run: what a run would send, keep, remove and skip, with a sample; no write anywhere.
+   * It plans as a run does (planner.ts), so the two agree on every count.
+   */
   async preview(actor: Actor, id: string, sampleSize = 5): Promise<ExportPreview> {
     assertCan(actor, 'exports.read', 'preview exports');
     const record = await this.record(id);
     if (!record.connection_id) throw detachedError(id);
     const opened = await this.deps.connections.openSession(actor, record.connection_id);
     const mapping = JSON.parse(record.mapping) as ContactMapping;
+    const { ledger, sources } = this.deps;
+    const { members, refusals } = await checkBeforeSending(
+      sources,
+      record.segment_ids,
+      opened.connection.profile_limit,
+    );
     const preview: ExportPreview = {
-      members: 0,
+      members,
       would_upsert: 0,
       unchanged: 0,
       would_remove: 0,
@@ -283,44 +292,61 @@ export class ExportService {
       sample: [],
       would_fail: null,
     };
-    const seen = new EmailSet();
-    for await (const profiles of this.deps.sources.iterateMembers(record.segment_ids, {
-      batchSize: 2_000,
-      exportId: record.id,
-      onlyDue: false,
-    })) {
-      for (const profile of profiles) {
-        preview.members += 1;
-        const mapped = mapContact(profile.attributes, mapping, opened.destination);
-        if (!mapped.ok || seen.has(mapped.contact.email)) {
-          const reason = mapped.ok ? 'duplicate_email' : mapped.code;
-          preview.skipped += 1;
-          preview.skipped_by_reason[reason] = (preview.skipped_by_reason[reason] ?? 0) + 1;
+    const planner = new ExportPlanner(
+      {
+        members: sources,
+        heldByMembers: (...args) => ledger.heldByMembers(...args),
+        destination: opened.destination,
+      },
+      {
+        exportId: record.id,
+        listId: record.list_id,
+        mapping,
+        segmentIds: record.segment_ids,
+        full: false,
+        ledgerEmpty: await ledger.isEmpty(record.id),
+        settingsChanged: !(await ledger.usesSettings(
+          record.id,
+          ledgerFingerprint(mapping, record.list_id),
+        )),
+        membersTotal: members,
+        batchSize: 2_000,
+      },
+      new EmailSet(),
+    );
+    let read = 0;
+    const givenUp: { email: string; profileId: string }[] = [];
+    for await (const step of planner.steps()) {
+      read += step.read;
+      preview.unchanged += step.unchanged;
+      givenUp.push(...step.givenUp);
+      for (const problem of step.problems) {
+        if (problem.severity === 'warning') {
+          preview.warnings += 1;
           continue;
         }
-        seen.add(mapped.contact.email);
-        preview.warnings += mapped.warnings.length;
-        const payload = opened.destination.encodeContact(mapped.contact);
-        const { delivered } = profile;
-        if (
-          delivered?.email === mapped.contact.email &&
-          delivered.hash === hashPayload(payload, record.list_id)
-        ) {
-          preview.unchanged += 1;
-        } else {
-          preview.would_upsert += 1;
-          if (preview.sample.length < sampleSize) preview.sample.push(JSON.parse(payload));
+        preview.skipped += 1;
+        const by = preview.skipped_by_reason;
+        by[problem.code] = (by[problem.code] ?? 0) + 1;
+      }
+      for (const request of step.requests) {
+        preview.would_upsert += request.count;
+        for (let i = 0; i < request.count && preview.sample.length < sampleSize; i++) {
+          preview.sample.push(JSON.parse(request.payload(i)));
         }
+        request.release();
       }
     }
+    // Members the ledger holds at their current version are not read: unchanged, as in a run.
+    preview.unchanged += Math.max(0, members - read);
     if (record.mode === 'mirror') {
-      preview.would_remove = await this.deps.ledger.countDeliveredOutside(record.id, seen);
+      preview.would_remove = await ledger.countRemovals(
+        record.id,
+        record.segment_ids,
+        givenUp,
+        planner.planned,
+      );
     }
-    const { refusals } = await checkBeforeSending(
-      this.deps.sources,
-      record.segment_ids,
-      opened.connection.profile_limit,
-    );
     const refused = await this.destinationRefusal(opened.session, record.list_id);
     if (refused) refusals.push(refused);
     preview.would_fail = refusals.length > 0 ? refusals.join('; ') : null;

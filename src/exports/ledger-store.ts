@@ -231,30 +231,48 @@ export class LedgerStore {
   }
 
   /**
-   * How many emails the export added to its list are not in `emails` (mirror removals, for
-   * previews).
+   * How many contacts a mirror run would remove now (for previews), read without writing: the
+   * ledger's leavers (leaverPage) and the contacts `givenUp` by their members (a run gives those
+   * up first), but those the run would plan (`planned`). Adopted contacts are never counted.
    */
-  async countDeliveredOutside(
+  async countRemovals(
     exportId: string,
-    emails: { has(email: string): boolean },
+    segmentIds: readonly string[],
+    givenUp: readonly { email: string; profileId: string }[],
+    planned: { has(email: string): boolean },
   ): Promise<number> {
     let count = 0;
-    let after = '';
-    for (;;) {
+    for (let after = ''; ;) {
+      const page = await this.leaverPage(exportId, segmentIds, after, 5_000);
+      const last = page.at(-1);
+      if (last === undefined) break;
+      for (const email of page) if (!planned.has(email)) count += 1;
+      after = last;
+    }
+    // As giveUp: only an entry still held for the profile that gives it up.
+    const givers = new Map(givenUp.map((c) => [c.email, c.profileId]));
+    const dropped = [...givers.keys()].filter((email) => !planned.has(email));
+    for (const chunk of chunks(dropped, KEYS_PER_QUERY)) {
       const rows = await this.db
         .selectFrom('export_ledger')
-        .select('email')
+        .select(['email', 'profile_id'])
         .where('export_id', '=', exportId)
-        .where('email', '>', after)
+        .where('email', 'in', chunk)
         .where('adopted', '=', 0)
-        .orderBy('email')
-        .limit(5_000)
         .execute();
-      const last = rows.at(-1);
-      if (!last) return count;
-      for (const row of rows) if (!emails.has(row.email)) count += 1;
-      after = last.email;
+      for (const row of rows) if (row.profile_id === givers.get(row.email)) count += 1;
     }
+    return count;
+  }
+
+  /** Whether the ledger's payloads were built with the settings `fingerprint` (useSettings). */
+  async usesSettings(exportId: string, fingerprint: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('exports')
+      .select('ledger_settings')
+      .where('id', '=', exportId)
+      .executeTakeFirst();
+    return row?.ledger_settings === fingerprint;
   }
 
   /** Whether the export delivered anything yet. */

@@ -8,3 +8,11 @@ import { hash } from 'node:crypto';
 export function hashPayload(payload: string, listId: string): string {
   return hash('sha1', `${listId}\n${payload}`, 'base64url');
 }
+
+/**
+ * The settings the ledger's payloads were built with (LedgerStore.useSettings): with another
+ * list or mapping, every entry is checked again.
+ */
+export function ledgerFingerprint(mapping: unknown, listId: string): string {
+  return hashPayload(JSON.stringify(mapping), listId);
+}

@@ -47,6 +47,12 @@ export interface PlanInput {
   full: boolean;
   /** A first run: no email can be held by another member yet. */
   ledgerEmpty: boolean;
+  /**
+   * The list or mapping changed since the ledger was written, and the ledger does not know yet
+   * (a preview, which writes nothing; a run marks the entries first: LedgerStore.useSettings).
+   * Every member is read again, and no entry holds its email against another member.
+   */
+  settingsChanged?: boolean;
   /** Members in the segments (sizes the set of planned emails). */
   membersTotal: number;
   /** Members read and planned per step. */
@@ -111,6 +117,8 @@ interface Candidate extends PlannedMember {
   payload: string;
   /** In the list before the export first sent it (see PlannerDeps.alreadyInList). */
   adopted: boolean;
+  /** What mapping adjusted (a text cut to length, say). */
+  warnings: readonly string[];
 }
 
 /**
@@ -148,7 +156,7 @@ export class ExportPlanner {
       batchSize,
       exportId,
       // With an empty ledger every member is due: no need to ask.
-      onlyDue: !full && !this.input.ledgerEmpty,
+      onlyDue: !full && !this.input.ledgerEmpty && !this.input.settingsChanged,
     });
     for await (const profiles of batches) {
       const { step, upsert } = await this.planBatch(profiles);
@@ -197,16 +205,8 @@ export class ExportPlanner {
         continue;
       }
       const payload = destination.encodeContact(mapped.contact);
-      for (const warning of mapped.warnings) {
-        result.problems.push({
-          severity: 'warning',
-          profileKey: profile.key,
-          email: mapped.contact.email,
-          code: 'field_adjusted',
-          reason: warning,
-        });
-      }
       candidates.push({
+        warnings: mapped.warnings,
         email: mapped.contact.email,
         profileKey: profile.key,
         profileId: profile.profileId,
@@ -218,13 +218,14 @@ export class ExportPlanner {
       });
     }
     // Emails the ledger holds for another current member stay theirs (none in a first run).
-    const heldBy = this.input.ledgerEmpty
-      ? new Map<string, string>()
-      : await this.deps.heldByMembers(
-          exportId,
-          segmentIds,
-          candidates.filter((c) => c.delivered?.email !== c.email).map((c) => c.email),
-        );
+    const heldBy =
+      this.input.ledgerEmpty || this.input.settingsChanged
+        ? new Map<string, string>()
+        : await this.deps.heldByMembers(
+            exportId,
+            segmentIds,
+            candidates.filter((c) => c.delivered?.email !== c.email).map((c) => c.email),
+          );
     const plan = planMembers(candidates, heldBy, this.planned, {
       full,
       sentBefore: this.sentBefore,
@@ -239,6 +240,18 @@ export class ExportPlanner {
       });
     }
     result.givenUp.push(...plan.givenUp);
+    // A duplicate is skipped, so what its mapping adjusted is not worth a warning.
+    for (const c of [...plan.upsert, ...plan.unchanged]) {
+      for (const warning of c.warnings) {
+        result.problems.push({
+          severity: 'warning',
+          profileKey: c.profileKey,
+          email: c.email,
+          code: 'field_adjusted',
+          reason: warning,
+        });
+      }
+    }
     await this.markAdopted(plan.upsert);
     for (const c of plan.unchanged) {
       result.seen.push({ email: c.email, profileId: c.profileId, seen: c.version });

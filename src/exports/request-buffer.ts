@@ -64,6 +64,12 @@ export class RequestBuffer {
     return JSON.parse(this.sentBytes.toString('utf8', start, end)) as SentContact;
   }
 
+  /** The wire form of the contact at `index`. */
+  payload(index: number): string {
+    const [start, end] = span(this.contactEnds, index, 0);
+    return this.contactBytes.toString('utf8', start, end);
+  }
+
   /** A new request of the contacts whose index passes `keep`, in order. */
   pick(keep: (index: number) => boolean): RequestBuffer {
     const picked = new RequestBuffer(this.pool);

@@ -9,7 +9,7 @@ import type { ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
 import { HandoffQueue } from './handoff-queue.js';
 import type { LedgerStore } from './ledger-store.js';
-import { hashPayload } from './payload-hash.js';
+import { ledgerFingerprint } from './payload-hash.js';
 import { planRemovals } from './plan.js';
 import { ExportPlanner, type MemberSource, type PlannerDeps, type PlanStep } from './planner.js';
 import type { RequestBuffer } from './request-buffer.js';
@@ -328,7 +328,7 @@ class RunExecution {
     if (refusals.length > 0) throw new RunFailure(`${refusals.join('; ')}; nothing was sent`);
     const { exportId, listId, mapping } = this.settings;
     // A payload depends on the list and the mapping: with others, every entry is checked again.
-    await this.deps.ledger.useSettings(exportId, hashPayload(JSON.stringify(mapping), listId));
+    await this.deps.ledger.useSettings(exportId, ledgerFingerprint(mapping, listId));
     this.ledgerEmpty = await this.deps.ledger.isEmpty(exportId);
     const sentBefore = await this.sentBefore();
     const planned = await this.deliverMembers(sentBefore);

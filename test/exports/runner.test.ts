@@ -414,6 +414,13 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     // A new version with the same values: read again, found unchanged, not sent.
     members.profiles[1]!.attributes = { ...members.profiles[1]!.attributes, spend: 9999 };
     members.profiles[2]!.attributes = { ...members.profiles[2]!.attributes, city: 'Bilbao' };
+    // The preview reads as the run does.
+    expect(await service.preview(admin, exportId)).toMatchObject({
+      would_upsert: 1,
+      unchanged: 229,
+    });
+    expect(read.reduce((a, b) => a + b, 0)).toBe(2);
+    read.length = 0;
     const delta = await runOnce();
     expect(read.reduce((a, b) => a + b, 0)).toBe(2);
     expect(delta.counts).toMatchObject({ members: 230, sent: 1, updated: 1, unchanged: 229 });
@@ -425,6 +432,11 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     await service.edit(admin, exportId, {
       mapping: { email: 'email', fields: { first_name: 'first_name' } },
     });
+    expect(await service.preview(admin, exportId)).toMatchObject({
+      would_upsert: 230,
+      unchanged: 0,
+    });
+    read.length = 0;
     const remapped = await runOnce();
     expect(read.reduce((a, b) => a + b, 0)).toBe(230);
     expect(remapped.counts).toMatchObject({ sent: 230, unchanged: 0 });
@@ -434,11 +446,21 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   it('leaves an email to the member that holds it, and hands it over when that member leaves', async () => {
     await defineExport('mirror');
     await runOnce();
-    // A second profile with person.3's email: the incumbent keeps the contact.
+    // A second profile with person.3's email, read before it: the incumbent keeps the contact,
+    // and the twin, skipped, gets no warning for its name cut to length. Preview says the same.
     members.profiles.push({
       profileId: 'prf_000000_twin',
       key: 'twin',
-      attributes: { email: 'person.3@example.com', first_name: 'Twin', city: 'Vigo' },
+      attributes: { email: 'person.3@example.com', first_name: 'T'.repeat(80), city: 'Vigo' },
+    });
+    const preview = await service.preview(admin, exportId);
+    expect(preview).toMatchObject({
+      would_upsert: 0,
+      unchanged: 230,
+      skipped: 1,
+      skipped_by_reason: { duplicate_email: 1 },
+      warnings: 0,
+      would_remove: 0,
     });
     const second = await runOnce();
     expect(second.counts).toMatchObject({ sent: 0, skipped: 1 });

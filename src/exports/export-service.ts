@@ -200,12 +200,24 @@ export class ExportService {
     if (connectionId) {
       const opened = await this.deps.connections.openSession(actor, connectionId);
       if (data.connectionId !== undefined) changes.connection_id = data.connectionId;
-      if (data.listId !== undefined && data.listId !== current.list_id) {
-        changes.list_id = await this.checkList(opened.session, data.listId);
+      // Another connection may be another SendGrid account: its list and fields are checked
+      // as on saving. List ids are unique across accounts, so a list found there is the same
+      // list, and the ledger of what reached it stays true.
+      const otherConnection = connectionId !== current.connection_id;
+      const listId = data.listId ?? current.list_id;
+      if (listId !== current.list_id || otherConnection) {
+        changes.list_id = await this.checkList(
+          opened.session,
+          listId,
+          otherConnection
+            ? 'the list must be in the SendGrid account of connection ' + connectionId
+            : undefined,
+        );
       }
-      if (data.mapping !== undefined) {
-        await this.checkSources(segmentIds, data.mapping);
-        const mapping = await this.resolveMapping(opened.session, data.mapping);
+      const mappingInput = data.mapping ?? (otherConnection ? namesOf(current.mapping) : undefined);
+      if (mappingInput !== undefined) {
+        await this.checkSources(segmentIds, mappingInput);
+        const mapping = await this.resolveMapping(opened.session, mappingInput);
         changes.mapping = JSON.stringify(mapping);
         warnings.push(...(await this.typeWarnings(mapping)));
       }
@@ -219,7 +231,9 @@ export class ExportService {
     if (data.segmentIds !== undefined) await this.checkSources(segmentIds, undefined);
     await this.deps.exports.update(id, changes, data.segmentIds);
     // The ledger says what reached the old list; for a new list, everything is new.
-    if (changes.list_id !== undefined) await this.deps.ledger.forgetAllDelivered(id);
+    if (changes.list_id !== undefined && changes.list_id !== current.list_id) {
+      await this.deps.ledger.forgetAllDelivered(id);
+    }
     return { export: toView(await this.record(id)), warnings };
   }
 
@@ -676,5 +690,15 @@ export function toRunView(run: RunRow): RunView {
     started_at: run.started_at,
     finished_at: run.finished_at,
     error: run.error,
+  };
+}
+
+/** A stored mapping as its input: custom fields by name, resolved again (in another account). */
+function namesOf(stored: string): ExportInput['mapping'] {
+  const mapping = JSON.parse(stored) as ContactMapping;
+  return {
+    email: mapping.email,
+    fields: { ...mapping.fields },
+    customFields: Object.fromEntries(mapping.customFields.map((c) => [c.name, c.attribute])),
   };
 }

@@ -138,6 +138,8 @@ interface Scenario {
   profileLimit?: number;
   destination?: DestinationType<never>;
   fetch?: typeof fetch;
+  /** Where the export's connection leads, when not to the sandbox (another account). */
+  baseUrl?: string;
 }
 
 describeEachDatabase('export runner against the sandbox', (get) => {
@@ -292,9 +294,10 @@ describeEachDatabase('export runner against the sandbox', (get) => {
             export_user: admin.id,
           },
           destination,
-          session: destination.open({ apiKey: 'SG.sandbox', baseUrl: sandbox.url } as never, {
-            fetch: contractCheckedFetch(),
-          }),
+          session: destination.open(
+            { apiKey: 'SG.sandbox', baseUrl: scenario.baseUrl ?? sandbox.url } as never,
+            { fetch: contractCheckedFetch() },
+          ),
         });
       },
     };
@@ -558,6 +561,37 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     const nameOf = (email: unknown) => sandbox.state.findByEmail(String(email))?.fields.first_name;
     expect([nameOf(emailB), nameOf(emailA)]).toEqual(['Swapped A', 'Swapped B']);
     expect((await runOnce()).counts).toMatchObject({ sent: 0, removed: 0, unchanged: 230 });
+  });
+
+  it('checks the list again when the export moves to another connection, and keeps its ledger there', async () => {
+    await defineExport('upsert');
+    await runOnce();
+    const { db } = get();
+    const row = await db
+      .selectFrom('connections')
+      .selectAll()
+      .where('id', '=', CONNECTION)
+      .executeTakeFirstOrThrow();
+    await db
+      .insertInto('connections')
+      .values({ ...row, id: 'con_other', name: 'Other' })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    // Another account, which has no such list: refused, and the export is left as it was.
+    const other = await startSandbox({ port: 0, jobDelayMs: 0, clock });
+    try {
+      scenario.baseUrl = other.url;
+      await expect(service.edit(admin, exportId, { connectionId: 'con_other' })).rejects.toThrow(
+        new RegExp(`no list ${listId}.*connection con_other`),
+      );
+      expect((await service.get(admin, exportId)).connection_id).toBe(CONNECTION);
+    } finally {
+      await other.stop();
+    }
+    // Another key to the same account: the list is there, and the ledger still true.
+    scenario.baseUrl = undefined;
+    await service.edit(admin, exportId, { connectionId: 'con_other' });
+    expect((await runOnce()).counts).toMatchObject({ sent: 0, unchanged: 230 });
   });
 
   it('delivers everything through 30% rate limits and 10% server errors', async () => {

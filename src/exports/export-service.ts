@@ -26,7 +26,7 @@ import { ledgerFingerprint } from './payload-hash.js';
 import type { LedgerStore } from './ledger-store.js';
 import { ExportPlanner, type MemberSource } from './planner.js';
 import { checkBeforeSending, type RunSettings } from './runner.js';
-import { isFinal, type RunStatus } from './run-states.js';
+import { activeStatuses, isFinal, type RunStatus } from './run-states.js';
 import type { ProblemRow, RunRow, RunStore } from './run-store.js';
 
 /** What exports need to know about segments and profiles (wired in app.ts). */
@@ -71,6 +71,8 @@ export interface RunView {
   status: RunStatus;
   trigger: string;
   full: boolean;
+  /** Someone asked to cancel it: it stops after the request in flight. */
+  cancel_requested: boolean;
   counts: {
     members: number;
     sent: number;
@@ -484,11 +486,12 @@ export class ExportService {
   /** Cancels a run: a queued one at once, a running one after the request in flight. */
   async cancelRun(actor: Actor, runId: string): Promise<RunView> {
     assertCan(actor, 'exports.run', 'cancel runs');
-    const run = await this.runRow(runId);
-    const status = run.status as RunStatus;
-    if (isFinal(status))
-      throw new ConflictError(`run ${runId} has already ended (${status})`, 'run_ended');
-    await this.deps.runs.requestCancel(runId);
+    await this.runRow(runId);
+    if (!(await this.deps.runs.requestCancel(runId))) {
+      const ended = await this.runRow(runId);
+      throw new ConflictError(`run ${runId} has already ended (${ended.status})`, 'run_ended');
+    }
+    const { status } = await this.runRow(runId);
     if (status === 'queued') {
       const now = this.deps.clock.now().toISOString();
       await this.deps.runs.transition(runId, 'queued', 'canceled', {
@@ -521,7 +524,7 @@ export class ExportService {
   private async findActiveRun(exportId: string): Promise<RunView | undefined> {
     const [active] = await this.deps.runs.listRuns({
       exportId,
-      statuses: ['queued', 'running', 'waiting_on_destination'],
+      statuses: activeStatuses,
       limit: 1,
     });
     return active && toRunView(active);
@@ -675,6 +678,7 @@ export function toRunView(run: RunRow): RunView {
     status: run.status as RunStatus,
     trigger: run.trigger,
     full: run.full === 1,
+    cancel_requested: run.cancel_requested === 1,
     counts: {
       members: run.members,
       sent: run.sent,

@@ -104,9 +104,9 @@ export interface PlannerDeps {
     | 'limits'
   >;
   /**
-   * Of `emails`, those the destination's list holds already. Given for a mirror export whose list
-   * held contacts when the run started: a contact new to the export that is in the list already
-   * was put there by someone else, and the export must never remove it.
+   * Of `emails`, those the destination's list holds already. Given when the list held contacts
+   * as the run started: a contact new to the export that is in the list already was put there by
+   * someone else, and the export (in mirror mode, now or later) must never remove it.
    */
   alreadyInList?: (emails: readonly string[]) => Promise<ReadonlySet<string>>;
 }

@@ -4,7 +4,7 @@ import { inTransaction } from '../db/transaction.js';
 import { chunks } from '../shared/chunks.js';
 import type { Database, ExportRunsTable, RunBatchesTable, RunProblemsTable } from '../db/schema.js';
 import { LedgerStore } from './ledger-store.js';
-import { assertTransition, type RunStatus } from './run-states.js';
+import { activeStatuses, assertTransition, type RunStatus } from './run-states.js';
 
 export type RunRow = Selectable<ExportRunsTable>;
 export type BatchSummary = Selectable<RunBatchesTable>;
@@ -79,6 +79,8 @@ export class RunStore {
     changes: Partial<Omit<RunRow, 'id' | 'status'>> = {},
     /** Only while this worker holds the run (not once it was given to another). */
     heldBy?: string,
+    /** Only while nobody asked to cancel the run (a run ending any other way than canceled). */
+    unlessCancelRequested = false,
   ): Promise<boolean> {
     assertTransition(id, from, to);
     let update = this.db
@@ -87,6 +89,7 @@ export class RunStore {
       .where('id', '=', id)
       .where('status', '=', from);
     if (heldBy !== undefined) update = update.where('worker', '=', heldBy);
+    if (unlessCancelRequested) update = update.where('cancel_requested', '=', 0);
     const result = await update.executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
@@ -104,12 +107,15 @@ export class RunStore {
     await this.db.updateTable('export_runs').set(set).where('id', '=', id).execute();
   }
 
-  async requestCancel(id: string): Promise<void> {
-    await this.db
+  /** Asks a run that has not ended to stop; false when it had ended already. */
+  async requestCancel(id: string): Promise<boolean> {
+    const result = await this.db
       .updateTable('export_runs')
       .set({ cancel_requested: 1 })
       .where('id', '=', id)
-      .execute();
+      .where('status', 'in', activeStatuses)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   /** What a working run checks between steps: was it canceled, and which worker holds it. */

@@ -149,7 +149,8 @@ export class ExportRunner {
 
   /**
    * Claims the queued run `runId` and executes it to an end. Returns undefined when another
-   * worker claimed it first. Never throws for problems of the run itself: they end the run.
+   * worker claimed it first, or took it over meanwhile (this one taken for dead). Never throws
+   * for problems of the run itself: they end the run.
    */
   async execute(
     runId: string,
@@ -171,7 +172,9 @@ export class ExportRunner {
       await execution.execute();
     } catch (thrown) {
       if (!(thrown instanceof RunTakenOver)) await execution.settleAfterStop();
-      if (thrown instanceof RunCanceled) {
+      if (thrown instanceof RunTakenOver) {
+        // Handled below: the run is another worker's now.
+      } else if (thrown instanceof RunCanceled) {
         status = 'canceled';
       } else {
         status = 'failed';
@@ -186,9 +189,15 @@ export class ExportRunner {
     const current = await this.mustFindRun(runId);
     if (current.worker !== this.deps.workerId) {
       // Taken for dead and given to another worker meanwhile: the run is that worker's now.
-      this.deps.logger.warn({ runId, worker: current.worker }, 'export run taken over');
-      return current;
+      this.deps.logger.warn(
+        { runId, worker: current.worker },
+        'export run taken over by another worker (this one was taken for dead); it stopped here',
+      );
+      return undefined;
     }
+    // A cancel asked for after the last check (the run had sent everything, say) still counts:
+    // `runs cancel` said it was taken. A run that failed on its own stays failed.
+    if (current.cancel_requested === 1 && status !== 'failed') status = 'canceled';
     const failed = await this.deps.runs.countProblems(runId, 'failed');
     if (status === 'succeeded' && (failed > 0 || current.error)) {
       // Partial success means some contacts got through: when every contact the run sent
@@ -204,13 +213,23 @@ export class ExportRunner {
       }
     }
     const finishedAt = this.now();
-    await this.deps.runs.transition(
-      runId,
-      current.status as RunStatus,
-      status,
-      { failed, error: error ?? current.error, finished_at: finishedAt, updated_at: finishedAt },
-      this.deps.workerId,
-    );
+    const ending = {
+      failed,
+      error: error ?? current.error,
+      finished_at: finishedAt,
+      updated_at: finishedAt,
+    };
+    const { workerId } = this.deps;
+    const from = current.status as RunStatus;
+    // A success ends so only if no cancel arrived since `current` was read: else canceled.
+    const succeeding = status === 'succeeded' || status === 'partially_succeeded';
+    const ended =
+      (await this.deps.runs.transition(runId, from, status, ending, workerId, succeeding)) ||
+      (succeeding && (await this.deps.runs.transition(runId, from, 'canceled', ending, workerId)));
+    if (!ended) {
+      this.deps.logger.warn({ runId }, 'export run changed hands while it ended');
+      return undefined;
+    }
     await this.deps.runs.dropBatchContacts(runId);
     const final = await this.mustFindRun(runId);
     onProgress?.(execution.progress(final, 'done'));
@@ -446,13 +465,13 @@ class RunExecution {
   }
 
   /**
-   * For a mirror export, how to tell which contacts new to it its list holds already: someone
-   * else put those there, and the export must never remove them. Asked only when the list held
+   * How to tell which contacts new to the export its list holds already: someone else put those
+   * there, and a mirror export must never remove them. Asked in upsert mode too, since an export
+   * can be switched to mirror later, and by then nobody can tell. Asked only when the list held
    * contacts as the run started: into an empty list, every new contact is the export's own.
    */
   private async adoptionCheck(): Promise<PlannerDeps['alreadyInList']> {
-    const { mode, listId } = this.settings;
-    if (mode !== 'mirror') return undefined;
+    const { listId } = this.settings;
     const { session, destination } = this.opened;
     const list = await this.withRetries('reading the list', () => session.getList(listId));
     if (!list || list.contactCount === 0) return undefined;

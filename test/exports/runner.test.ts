@@ -503,6 +503,21 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect((await runOnce()).counts).toMatchObject({ removed: 0, sent: 0 });
   });
 
+  it('an upsert export switched to mirror removes what it added, never what it found in its list', async () => {
+    await defineExport('upsert');
+    await addToList(sandboxSession(), ['person.0@example.com']);
+    sandbox.runPendingJobs();
+    await runOnce();
+    await service.edit(admin, exportId, { mode: 'mirror' });
+    members.profiles.splice(0, 3);
+    expect((await service.preview(admin, exportId)).would_remove).toBe(2);
+    expect((await runOnce()).counts).toMatchObject({ removed: 2, sent: 0 });
+    const emails = await list();
+    expect(emails).toContain('person.0@example.com');
+    expect(emails).not.toContain('person.1@example.com');
+    expect(emails).toHaveLength(228);
+  });
+
   it('mirror mode claims the contacts a profile-less ledger holds and removes the rest', async () => {
     // What the ledger held before it knew profiles (migration 0006): emails without a profile.
     await defineExport('mirror');
@@ -922,9 +937,10 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     await second.execute(queued.id);
     const done = await service.getRun(admin, queued.id);
     expect(done).toMatchObject({ status: 'succeeded', counts: { sent: 230, created: 230 } });
-    // The stalled request goes through at last; its worker notices and touches nothing.
+    // The stalled request goes through at last; its worker notices and touches nothing, and
+    // says it has no run to report (as when another worker claimed it first).
     release?.();
-    expect(await first).toMatchObject({ status: 'succeeded', worker: 'worker-b' });
+    expect(await first).toBeUndefined();
     // Only its stalled request, which did reach SendGrid, is counted.
     expect(await service.getRun(admin, queued.id)).toEqual({
       ...done,
@@ -977,6 +993,28 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(inList).toBeGreaterThan(0);
     expect(await ledger.ledgerSize(exportId)).toBe(inList);
     expect(run.counts).toMatchObject({ sent: inList, created: inList });
+  });
+
+  it('ends canceled when the cancel came after everything was sent, while jobs were settling', async () => {
+    let puts = 0;
+    let asked = false;
+    scenario.fetch = async (input, init) => {
+      if (init?.method === 'PUT') puts += 1;
+      else if (puts === 5 && !asked && String(input).includes('/contacts/imports/')) {
+        asked = true;
+        await service.cancelRun(admin, runId);
+      }
+      return fetch(input, init);
+    };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    const runId = queued.id;
+    await runner().execute(runId);
+    const run = await service.getRun(admin, runId);
+    expect(asked).toBe(true);
+    expect(run).toMatchObject({ status: 'canceled', cancel_requested: true });
+    // Everything had been sent and is settled: the counts say so.
+    expect(run.counts).toMatchObject({ sent: 230, created: 230 });
+    await expect(service.cancelRun(admin, runId)).rejects.toThrow(/has already ended \(canceled\)/);
   });
 
   it('settles what SendGrid acknowledged when a run fails later, so its counts are true', async () => {

@@ -47,7 +47,13 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         // A run whose process died on this machine is queued again first, so it is canceled at
         // once rather than when a worker next picks it up.
         await app.exportWorker.recover();
-        printRun(ctx, await app.exports.cancelRun(ctx.actor(), id), flags.json);
+        const run = await app.exports.cancelRun(ctx.actor(), id);
+        printRun(ctx, run, flags.json);
+        if (!flags.json && run.status !== 'canceled') {
+          ctx.print(
+            `cancel requested: the run stops after the request in flight, and ends canceled (\`segsync runs show ${run.id}\`)`,
+          );
+        }
       });
     });
 

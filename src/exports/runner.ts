@@ -280,8 +280,9 @@ class RunExecution {
   private readonly startedMs: number;
   private sentHere = 0;
   private batchesSent = 0;
-  private jobsDone = 0;
+  /** The run's jobs (requests acknowledged), and those settled: by batch seq, counted once. */
   private jobsTotal = 0;
+  private readonly jobsSettled = new Set<number>();
   /** For the ETA: members planned to be sent, and contacts of the upsert jobs settled. */
   private toSendHere = 0;
   private settledHere = 0;
@@ -334,6 +335,10 @@ class RunExecution {
     this.opened = await this.deps.openDestination(this.settings);
     const batches = await this.runs.batches(this.runId);
     this.nextSeq = batches.reduce((max, b) => Math.max(max, b.seq), 0);
+    // A resumed run reports the requests and jobs of its earlier executions too.
+    this.batchesSent = batches.filter((b) => b.kind === 'upsert').length;
+    this.jobsTotal = batches.length;
+    for (const b of batches) if (b.status !== 'submitted') this.jobsSettled.add(b.seq);
     // A resumed run: what SendGrid acknowledged before the crash is settled, never sent again.
     await this.settleSubmitted();
     await this.runs.clearPlanProblems(this.runId);
@@ -558,10 +563,8 @@ class RunExecution {
     this.sentHere += count;
     this.batchesSent += 1;
     await this.runs.addCounters(this.runId, { sent: count }, this.now());
-    if (this.settling) {
-      this.jobsTotal += 1;
-      await this.settling.push(batch);
-    }
+    this.jobsTotal += 1;
+    if (this.settling) await this.settling.push(batch);
     this.emit('sending', true);
   }
 
@@ -622,7 +625,6 @@ class RunExecution {
     if (pending.length === 0) return;
     await this.throwIfCanceled();
     await this.setStatus('waiting_on_destination');
-    this.jobsTotal += pending.length;
     this.emit('waiting for SendGrid', true);
     for (const batch of pending) await this.settleJob(batch);
     await this.setStatus('running');
@@ -631,8 +633,10 @@ class RunExecution {
   /** Polls one acknowledged job to its end, records what it did, and reports progress. */
   private async settleJob(batch: BatchSummary): Promise<void> {
     await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
-    this.jobsDone += 1;
-    if (batch.kind === 'upsert') this.settledHere += batch.contact_count;
+    if (!this.jobsSettled.has(batch.seq) && batch.kind === 'upsert') {
+      this.settledHere += batch.contact_count;
+    }
+    this.jobsSettled.add(batch.seq);
     this.emit(this.stage, true);
   }
 
@@ -791,6 +795,7 @@ class RunExecution {
       ),
     );
     await this.runs.insertBatch(this.batchRow('remove', jobId, ids.length, JSON.stringify(ids)));
+    this.jobsTotal += 1;
   }
 
   // --- helpers ------------------------------------------------------------------------------
@@ -941,7 +946,7 @@ class RunExecution {
       planned: this.plannedSoFar,
       sent: run.sent,
       batchesSent: this.batchesSent,
-      jobsDone: this.jobsDone,
+      jobsDone: this.jobsSettled.size,
       jobsTotal: this.jobsTotal,
       ratePerSecond: this.sentHere / elapsed,
       etaSeconds: this.etaSeconds(stage, elapsed),
@@ -951,9 +956,12 @@ class RunExecution {
   /**
    * Seconds left. Once a job settled, at the pace SendGrid has confirmed contacts so far: the
    * members not planned yet and the contacts planned but not confirmed. Before that, at the pace
-   * of planning. Unknown while removing leavers.
+   * of planning. Unknown while removing leavers, and while a delta run plans: it reads only the
+   * members that changed, and how many those are is known only once it has found them all.
    */
   private etaSeconds(stage: RunProgress['stage'], elapsed: number): number | undefined {
+    const readsAll = this.run.full === 1 || this.ledgerEmpty;
+    if (!readsAll && this.plannedSoFar < this.membersTotal) return undefined;
     let remaining: number;
     let pace: number;
     if (this.settledHere > 0 && (stage === 'sending' || stage === 'waiting for SendGrid')) {

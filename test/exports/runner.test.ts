@@ -864,46 +864,54 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(putCount()).toBe(0);
   });
 
-  it('resumes after the worker died without resending acknowledged requests', async () => {
+  /**
+   * Executes the run on a worker that "dies" right before its third request: every call it makes
+   * from then on hangs forever. Returns once its heartbeat has gone stale (the clock moved on).
+   */
+  const dieBeforeThirdRequest = async (runId: string) => {
     let puts = 0;
-    // The first worker "dies" (hangs forever) right before its third request.
-    scenario.fetch = (input, init) => {
-      if (init?.method === 'PUT' && ++puts === 3) return new Promise<Response>(() => undefined);
-      return fetch(input, init);
+    let dead = false;
+    const hang = () => new Promise<Response>(() => undefined);
+    scenario.fetch = async (input, init) => {
+      if (init?.method === 'PUT' && ++puts === 3) dead = true;
+      if (dead) return hang();
+      const response = await fetch(input, init);
+      return dead ? hang() : response;
     };
-    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
-    void runner({ workerId: 'worker-a' }).execute(queued.id);
+    void runner({ workerId: 'worker-a' }).execute(runId);
     for (let i = 0; i < 500 && puts < 3; i++)
       await new Promise((resolve) => setTimeout(resolve, 5));
     expect(puts).toBe(3);
     scenario.fetch = undefined;
+    // Let what it was writing land before its heartbeat goes stale.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     clock.advance(10 * 60_000);
+  };
+
+  it('resumes after the worker died without resending acknowledged requests', async () => {
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    await dieBeforeThirdRequest(queued.id);
     const second = runner({ workerId: 'worker-b' });
     expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
-    await second.execute(queued.id);
+    const seen: RunProgress[] = [];
+    await second.execute(queued.id, (progress) => seen.push(progress));
     const run = await service.getRun(admin, queued.id);
     expect(run).toMatchObject({
       status: 'succeeded',
       counts: { sent: 230, created: 230, unchanged: 0 },
     });
     expect(putCount()).toBe(5); // two before the crash, three after: none sent twice
+    // Its progress counts the requests and jobs of the first execution too, each once.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen.at(-1)).toMatchObject({ batchesSent: 5, jobsDone: 5, jobsTotal: 5 });
     expect(await list()).toHaveLength(230);
   });
 
   it('resumes a --full run without sending again what it delivered before it died', async () => {
     await runOnce();
     const before = putCount();
-    let puts = 0;
-    scenario.fetch = (input, init) => {
-      if (init?.method === 'PUT' && ++puts === 3) return new Promise<Response>(() => undefined);
-      return fetch(input, init);
-    };
     const queued = await service.startRun(admin, exportId, { trigger: 'manual', full: true });
-    void runner({ workerId: 'worker-a' }).execute(queued.id);
-    for (let i = 0; i < 500 && puts < 3; i++)
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    scenario.fetch = undefined;
-    clock.advance(10 * 60_000);
+    await dieBeforeThirdRequest(queued.id);
     const second = runner({ workerId: 'worker-b' });
     expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
     await second.execute(queued.id);

@@ -26,7 +26,7 @@ import { ledgerFingerprint } from './payload-hash.js';
 import type { LedgerStore } from './ledger-store.js';
 import { ExportPlanner, type MemberSource } from './planner.js';
 import { checkBeforeSending, type RunSettings } from './runner.js';
-import { activeStatuses, isFinal, type RunStatus } from './run-states.js';
+import { activeStatuses, type RunStatus } from './run-states.js';
 import type { ProblemRow, RunRow, RunStore } from './run-store.js';
 
 /** What exports need to know about segments and profiles (wired in app.ts). */

@@ -358,6 +358,7 @@ export class ExportService {
     if (record.mode === 'mirror') {
       preview.would_remove = await ledger.countRemovals(
         record.id,
+        record.list_id,
         record.segment_ids,
         givenUp,
         planner.planned,

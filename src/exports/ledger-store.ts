@@ -215,6 +215,42 @@ export class LedgerStore {
     return rows.map((row) => row.email);
   }
 
+  /**
+   * Of `emails`, those another export of the same list delivered to a profile that is still a
+   * member of that export's segments: a mirror export leaves them in the list, where the other
+   * export still wants them (two exports of one list, a duplicated export, say). Its own entry
+   * stays, so it removes them once nobody wants them any more.
+   */
+  async wantedByOtherExports(
+    exportId: string,
+    listId: string,
+    emails: readonly string[],
+  ): Promise<Set<string>> {
+    const wanted = new Set<string>();
+    for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
+      const rows = await this.db
+        .selectFrom('export_ledger as l')
+        .innerJoin('exports as e', 'e.id', 'l.export_id')
+        .select('l.email')
+        .where('e.list_id', '=', listId)
+        .where('e.id', '<>', exportId)
+        .where('l.email', 'in', chunk)
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('export_segments as s')
+              .innerJoin('segment_members as m', 'm.segment_id', 's.segment_id')
+              .select('m.profile_id')
+              .whereRef('s.export_id', '=', 'e.id')
+              .whereRef('m.profile_id', '=', 'l.profile_id'),
+          ),
+        )
+        .execute();
+      for (const row of rows) wanted.add(row.email);
+    }
+    return wanted;
+  }
+
   /** Forgets ledger entries (contacts removed from the list, or found gone). */
   async forgetDelivered(exportId: string, emails: readonly string[]): Promise<void> {
     for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
@@ -233,20 +269,22 @@ export class LedgerStore {
   /**
    * How many contacts a mirror run would remove now (for previews), read without writing: the
    * ledger's leavers (leaverPage) and the contacts `givenUp` by their members (a run gives those
-   * up first), but those the run would plan (`planned`). Adopted contacts are never counted.
+   * up first), but those the run would plan (`planned`) and those other exports of the list
+   * still want. Adopted contacts are never counted.
    */
   async countRemovals(
     exportId: string,
+    listId: string,
     segmentIds: readonly string[],
     givenUp: readonly { email: string; profileId: string }[],
     planned: { has(email: string): boolean },
   ): Promise<number> {
-    let count = 0;
+    const leavers: string[] = [];
     for (let after = ''; ;) {
       const page = await this.leaverPage(exportId, segmentIds, after, 5_000);
       const last = page.at(-1);
       if (last === undefined) break;
-      for (const email of page) if (!planned.has(email)) count += 1;
+      for (const email of page) if (!planned.has(email)) leavers.push(email);
       after = last;
     }
     // As giveUp: only an entry still held for the profile that gives it up.
@@ -260,9 +298,10 @@ export class LedgerStore {
         .where('email', 'in', chunk)
         .where('adopted', '=', 0)
         .execute();
-      for (const row of rows) if (row.profile_id === givers.get(row.email)) count += 1;
+      for (const row of rows) if (row.profile_id === givers.get(row.email)) leavers.push(row.email);
     }
-    return count;
+    const wanted = await this.wantedByOtherExports(exportId, listId, leavers);
+    return leavers.filter((email) => !wanted.has(email)).length;
   }
 
   /** Whether the ledger's payloads were built with the settings `fingerprint` (useSettings). */

@@ -753,24 +753,28 @@ class RunExecution {
 
   /**
    * Removes from the list the contacts this export delivered that no member maps to any more
-   * (the ledger's leavers), but those this run planned: their ids are looked up by email (100 at
-   * a time), then removed from the list (100 at a time). A leaver SendGrid no longer knows is gone
-   * already and is simply forgotten.
+   * (the ledger's leavers), but those this run planned and those another export of the list
+   * still wants: their ids are looked up by email (100 at a time), then removed from the list
+   * (100 at a time). A leaver SendGrid no longer knows is gone already and is simply forgotten.
    */
   private async removeLeavers(planned: EmailSet): Promise<void> {
     this.emit('removing leavers', true);
     const { limits } = this.opened.destination;
-    const { exportId, segmentIds, mode } = this.settings;
+    const { exportId, listId, segmentIds, mode } = this.settings;
+    const { ledger } = this.deps;
     const step = Math.min(limits.maxEmailsPerLookup, limits.maxIdsPerRemoval);
     let removals: string[] = [];
     let after = '';
     for (;;) {
       await this.throwIfCanceled();
-      const page = await this.deps.ledger.leaverPage(exportId, segmentIds, after, 1_000);
+      const page = await ledger.leaverPage(exportId, segmentIds, after, 1_000);
       const last = page.at(-1);
       if (last !== undefined) {
         after = last;
-        removals.push(...planRemovals(mode, page, (email) => planned.has(email)));
+        const wanted = await ledger.wantedByOtherExports(exportId, listId, page);
+        removals.push(
+          ...planRemovals(mode, page, (email) => planned.has(email) || wanted.has(email)),
+        );
       }
       while (removals.length >= step || (last === undefined && removals.length > 0)) {
         await this.removeChunk(removals.slice(0, step));

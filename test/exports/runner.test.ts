@@ -20,6 +20,8 @@ import { contractCheckedFetch } from '../helpers/openapi.js';
 const admin: Actor = { id: 'usr_admin', name: 'Admin', role: 'admin' };
 const CONNECTION = 'con_test';
 const SEGMENT = 'seg_test';
+/** A segment a test fills by hand (Members keeps SEGMENT only). */
+const OTHER_SEGMENT = 'seg_other';
 
 /** A profile as a test writes it. */
 interface TestProfile {
@@ -98,7 +100,8 @@ class Members implements ExportSources {
     return this.store.countMembers(ids);
   };
   unrefreshedSegments = () => Promise.resolve([]);
-  missingSegments = (ids: readonly string[]) => Promise.resolve(ids.filter((id) => id !== SEGMENT));
+  missingSegments = (ids: readonly string[]) =>
+    Promise.resolve(ids.filter((id) => id !== SEGMENT && id !== OTHER_SEGMENT));
   attributeTypes = () =>
     Promise.resolve(
       new Map([
@@ -522,6 +525,61 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(emails).toContain('person.0@example.com');
     expect(emails).not.toContain('person.1@example.com');
     expect(emails).toHaveLength(228);
+  });
+
+  it('mirror mode leaves a leaver in the list while another export of the list still wants it', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    const { db } = get();
+    const now = clock.now().toISOString();
+    await db
+      .insertInto('segments')
+      .values({
+        id: OTHER_SEGMENT,
+        name: 'Everyone else',
+        description: '',
+        rule: '{"all":[]}',
+        created_at: now,
+        updated_at: now,
+        member_count: 230,
+        refreshed_at: now,
+        refresh_ms: 1,
+      })
+      .execute();
+    await db
+      .insertInto('segment_members')
+      .values(members.profiles.map((p) => ({ segment_id: OTHER_SEGMENT, profile_id: p.profileId })))
+      .execute();
+    // Another export of the same list, of another segment holding the same profiles.
+    const original = exportId;
+    const other = await service.add(admin, {
+      name: 'Same list',
+      connectionId: CONNECTION,
+      listId,
+      mapping: { email: 'email', fields: { first_name: 'first_name', city: 'city' } },
+      segmentIds: [OTHER_SEGMENT],
+    });
+    exportId = other.export.id;
+    await runOnce();
+    exportId = original;
+    // Ten leave the original's segment, not the other's: they stay in the list.
+    const leavers = members.profiles.splice(0, 10);
+    expect((await service.preview(admin, exportId)).would_remove).toBe(0);
+    expect((await runOnce()).counts).toMatchObject({ removed: 0 });
+    expect(await list()).toHaveLength(230);
+    // Once the other export does not want them either, the original removes them.
+    await db
+      .deleteFrom('segment_members')
+      .where('segment_id', '=', OTHER_SEGMENT)
+      .where(
+        'profile_id',
+        'in',
+        leavers.map((p) => p.profileId),
+      )
+      .execute();
+    expect((await service.preview(admin, exportId)).would_remove).toBe(10);
+    expect((await runOnce()).counts).toMatchObject({ removed: 10 });
+    expect(await list()).toHaveLength(220);
   });
 
   it('mirror mode claims the contacts a profile-less ledger holds and removes the rest', async () => {

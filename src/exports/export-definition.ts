@@ -99,10 +99,19 @@ function cronProblem(value: string): string | undefined {
   } catch {
     return `unknown time zone "${match[2]}"`;
   }
-  try {
-    new Cron(match[1], { timezone: match[2], paused: true });
-  } catch (error) {
-    return `invalid cron expression "${match[1]}": ${error instanceof Error ? error.message : String(error)}`;
+  const expression = match[1].trim();
+  // Five fields, as cron has (minute hour day month weekday): croner also takes a leading
+  // seconds field, so "0 6 * * * *" would mean minute 6 of every hour, not 6 o'clock.
+  const fields = expression.split(/\s+/).length;
+  if (!expression.startsWith('@') && fields !== 5) {
+    return `invalid cron expression "${expression}": expected 5 fields (minute hour day-of-month month day-of-week), got ${fields}`;
   }
+  let cron: Cron;
+  try {
+    cron = new Cron(expression, { timezone: match[2], paused: true });
+  } catch (error) {
+    return `invalid cron expression "${expression}": ${error instanceof Error ? error.message : String(error)}`;
+  }
+  if (cron.nextRun() === null) return `cron expression "${expression}" never fires`;
   return undefined;
 }

@@ -279,12 +279,17 @@ export class LedgerStore {
     givenUp: readonly { email: string; profileId: string }[],
     planned: { has(email: string): boolean },
   ): Promise<number> {
-    const leavers: string[] = [];
+    let count = 0;
+    // Page by page, as a run removes them: a list's leavers can be many.
+    const countRemovable = async (emails: string[]) => {
+      const wanted = await this.wantedByOtherExports(exportId, listId, emails);
+      for (const email of emails) if (!wanted.has(email)) count += 1;
+    };
     for (let after = ''; ;) {
       const page = await this.leaverPage(exportId, segmentIds, after, 5_000);
       const last = page.at(-1);
       if (last === undefined) break;
-      for (const email of page) if (!planned.has(email)) leavers.push(email);
+      await countRemovable(page.filter((email) => !planned.has(email)));
       after = last;
     }
     // As giveUp: only an entry still held for the profile that gives it up.
@@ -298,10 +303,11 @@ export class LedgerStore {
         .where('email', 'in', chunk)
         .where('adopted', '=', 0)
         .execute();
-      for (const row of rows) if (row.profile_id === givers.get(row.email)) leavers.push(row.email);
+      await countRemovable(
+        rows.filter((row) => row.profile_id === givers.get(row.email)).map((row) => row.email),
+      );
     }
-    const wanted = await this.wantedByOtherExports(exportId, listId, leavers);
-    return leavers.filter((email) => !wanted.has(email)).length;
+    return count;
   }
 
   /** Whether the ledger's payloads were built with the settings `fingerprint` (useSettings). */

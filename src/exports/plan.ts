@@ -21,7 +21,8 @@ export interface MemberPlan<M extends PlannedMember> {
   unchanged: M[];
   /**
    * A second profile with an email another member holds: one contact per email. The member the
-   * ledger holds it for keeps it; otherwise the first one this run planned.
+   * ledger holds it for keeps it, while that member is unchanged; otherwise the first one this
+   * run planned.
    */
   duplicates: M[];
   /** Contacts these profiles delivered under another email: they no longer map to them. */

@@ -25,7 +25,7 @@ import { EmailSet } from './email-set.js';
 import { ledgerFingerprint } from './payload-hash.js';
 import type { LedgerStore } from './ledger-store.js';
 import { ExportPlanner, type MemberSource } from './planner.js';
-import { checkBeforeSending, type RunSettings } from './runner.js';
+import { checkBeforeSending, checkDestination, type RunSettings } from './runner.js';
 import { activeStatuses, type RunStatus } from './run-states.js';
 import type { ProblemRow, RunRow, RunStore } from './run-store.js';
 
@@ -202,12 +202,14 @@ export class ExportService {
     if (connectionId) {
       const opened = await this.deps.connections.openSession(actor, connectionId);
       if (data.connectionId !== undefined) changes.connection_id = data.connectionId;
-      // Another connection may be another SendGrid account: its list and fields are checked
-      // as on saving. List ids are unique across accounts, so a list found there is the same
-      // list, and the ledger of what reached it stays true.
+      // Another connection may be another SendGrid account, another list another place: the
+      // list and the custom fields (by name) are checked there as on saving. List ids are unique
+      // across accounts, so a list found in another connection's account is the same list, and
+      // the ledger of what reached it stays true.
       const otherConnection = connectionId !== current.connection_id;
       const listId = data.listId ?? current.list_id;
-      if (listId !== current.list_id || otherConnection) {
+      const destinationChanged = otherConnection || listId !== current.list_id;
+      if (destinationChanged) {
         changes.list_id = await this.checkList(
           opened.session,
           listId,
@@ -216,7 +218,8 @@ export class ExportService {
             : undefined,
         );
       }
-      const mappingInput = data.mapping ?? (otherConnection ? namesOf(current.mapping) : undefined);
+      const mappingInput =
+        data.mapping ?? (destinationChanged ? namesOf(current.mapping) : undefined);
       if (mappingInput !== undefined) {
         await this.checkSources(segmentIds, mappingInput);
         const mapping = await this.resolveMapping(opened.session, mappingInput);
@@ -364,31 +367,33 @@ export class ExportService {
         planner.planned,
       );
     }
-    const refused = await this.destinationRefusal(opened.session, record.list_id);
-    if (refused) refusals.push(refused);
+    refusals.push(...(await this.destinationRefusals(opened.session, record.list_id, mapping)));
     preview.would_fail = refusals.length > 0 ? refusals.join('; ') : null;
     return preview;
   }
 
   /**
-   * What SendGrid would refuse a run at once, read without writing anything: the connection's key
-   * (revoked, or without the permissions exports need), or the export's list (deleted since).
+   * What SendGrid would refuse a run at once (runner.ts checkDestination), read without writing
+   * anything, and the connection's key (revoked, or without the permissions exports need).
    * Other failures (SendGrid unreachable) are thrown: a run would wait them out, so they are not
    * what would make it fail, and the preview cannot tell.
    */
-  private async destinationRefusal(
+  private async destinationRefusals(
     session: DestinationSession,
     listId: string,
-  ): Promise<string | null> {
+    mapping: ContactMapping,
+  ): Promise<string[]> {
     try {
-      const list = await retryingRateLimits(() => session.getList(listId));
-      return list ? null : `SendGrid has no list ${listId} in this account any more`;
+      const { refusals } = await checkDestination(session, listId, mapping, (_what, request) =>
+        retryingRateLimits(request),
+      );
+      return refusals;
     } catch (error) {
       if (
         error instanceof DestinationError &&
         (error.reason === 'auth_refused' || error.reason === 'scope_missing')
       ) {
-        return error.message;
+        return [error.message];
       }
       throw error;
     }

@@ -1,4 +1,9 @@
-import type { DestinationSession, DestinationType, JobState } from '../destinations/destination.js';
+import type {
+  DestinationList,
+  DestinationSession,
+  DestinationType,
+  JobState,
+} from '../destinations/destination.js';
 import type { Clock } from '../shared/clock.js';
 import { DestinationError, InternalError, toSegsyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -109,6 +114,35 @@ export async function checkBeforeSending(
     );
   }
   return { members, refusals };
+}
+
+/**
+ * What in SendGrid would make a run fail before it sends anything, as the run and a preview both
+ * say it: the export's list gone, or custom fields it fills gone (a field deleted, or deleted and
+ * made again: sends go by field id). Reads the list (a run uses its contact count for the
+ * adoption check) and, when the mapping has custom fields, the field definitions, each through
+ * `call` (the caller's retries).
+ */
+export async function checkDestination(
+  session: DestinationSession,
+  listId: string,
+  mapping: ContactMapping,
+  call: <T>(what: string, request: () => Promise<T>) => Promise<T>,
+): Promise<{ list: DestinationList | undefined; refusals: string[] }> {
+  const refusals: string[] = [];
+  const list = await call('reading the list', () => session.getList(listId));
+  if (!list) refusals.push(`SendGrid has no list ${listId} in this account any more`);
+  if (mapping.customFields.length > 0) {
+    const fields = await call('reading the custom fields', () => session.listFields());
+    const ids = new Set(fields.map((f) => f.id));
+    const gone = mapping.customFields.filter((c) => !ids.has(c.id)).map((c) => `"${c.name}"`);
+    if (gone.length > 0) {
+      refusals.push(
+        `SendGrid no longer has the custom field${gone.length > 1 ? 's' : ''} ${gone.join(', ')} the export fills (as they were when it was saved): map ${gone.length > 1 ? 'them' : 'it'} again with \`segsync exports edit --map\``,
+      );
+    }
+  }
+  return { list, refusals };
 }
 
 /** Thrown inside a run to end it as failed with a message for the user. */
@@ -351,11 +385,20 @@ class RunExecution {
     await this.runs.update(this.runId, { members, skipped: 0, unchanged: 0 });
     if (refusals.length > 0) throw new RunFailure(`${refusals.join('; ')}; nothing was sent`);
     const { exportId, listId, mapping } = this.settings;
+    const { list, refusals: destination } = await checkDestination(
+      this.opened.session,
+      listId,
+      mapping,
+      (what, request) => this.withRetries(what, request),
+    );
+    if (destination.length > 0) {
+      throw new RunFailure(`${destination.join('; ')}; nothing was sent`);
+    }
     // A payload depends on the list and the mapping: with others, every entry is checked again.
     await this.deps.ledger.useSettings(exportId, ledgerFingerprint(mapping, listId));
     this.ledgerEmpty = await this.deps.ledger.isEmpty(exportId);
     const sentBefore = await this.sentBefore();
-    const planned = await this.deliverMembers(sentBefore);
+    const planned = await this.deliverMembers(sentBefore, list?.contactCount ?? 0);
     // Members the ledger held at their current version were not even read: all unchanged (but
     // those this run delivered itself before an interruption, counted as sent).
     const notRead = this.membersTotal - this.dueSeen - sentBefore.size;
@@ -386,7 +429,7 @@ class RunExecution {
    * sends them one at a time (never fanning out to one endpoint) while planning goes on; a
    * settler polls and settles their jobs meanwhile. Returns the emails the run planned.
    */
-  private async deliverMembers(sentBefore: EmailSet): Promise<EmailSet> {
+  private async deliverMembers(sentBefore: EmailSet, listContacts: number): Promise<EmailSet> {
     this.emit('sending', true);
     // One full request waits while another is in flight and a third fills: enough to keep the
     // sender busy, and each holds up to 6 MB, so no more.
@@ -419,7 +462,7 @@ class RunExecution {
     })();
     settler.catch(() => undefined);
     const { exportId, listId, mapping, segmentIds } = this.settings;
-    const alreadyInList = await this.adoptionCheck();
+    const alreadyInList = this.adoptionCheck(listContacts);
     const planner = new ExportPlanner(
       {
         members: this.deps.members,
@@ -473,13 +516,13 @@ class RunExecution {
    * How to tell which contacts new to the export its list holds already: someone else put those
    * there, and a mirror export must never remove them. Asked in upsert mode too, since an export
    * can be switched to mirror later, and by then nobody can tell. Asked only when the list held
-   * contacts as the run started: into an empty list, every new contact is the export's own.
+   * contacts as the run started (`listContacts`): into an empty list, every new contact is the
+   * export's own.
    */
-  private async adoptionCheck(): Promise<PlannerDeps['alreadyInList']> {
+  private adoptionCheck(listContacts: number): PlannerDeps['alreadyInList'] {
     const { listId } = this.settings;
     const { session, destination } = this.opened;
-    const list = await this.withRetries('reading the list', () => session.getList(listId));
-    if (!list || list.contactCount === 0) return undefined;
+    if (listContacts === 0) return undefined;
     return async (emails) => {
       const inList = new Set<string>();
       for (const chunk of chunks(emails, destination.limits.maxEmailsPerLookup)) {

@@ -815,6 +815,23 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(contacts.find((c) => c.email === 'person.7@example.com')?.custom_fields).toEqual({
       total_spend: 7,
     });
+    // The field deleted in SendGrid since: preview says a run would fail, and a run fails
+    // before sending anything, naming it.
+    sandbox.state.fields.delete(field.id);
+    members.profiles[3]!.attributes = { ...members.profiles[3]!.attributes, spend: 1234 };
+    expect((await service.preview(admin, exportId)).would_fail).toMatch(
+      /no longer has the custom field "total_spend"/,
+    );
+    const puts = putCount();
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'failed', counts: { sent: 0 } });
+    expect(run.error).toMatch(/no longer has the custom field "total_spend".*exports edit --map/);
+    expect(putCount()).toBe(puts);
+    // Moving the export to another list checks its custom fields again, by name.
+    const second = (await sandboxSession().createList('Second')).id;
+    await expect(service.edit(admin, exportId, { listId: second })).rejects.toThrow(
+      /SendGrid has no custom field named "total_spend"/,
+    );
   });
 
   /** Runs the export into a new list of `other` (another SendGrid account), with small limits. */
@@ -926,6 +943,18 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(run.status).toBe('failed');
     expect(run.error).toContain(listId);
     expect(putCount()).toBe(0);
+  });
+
+  it('fails a mirror run with nothing to send when its list was deleted since', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    sandbox.state.lists.delete(listId);
+    members.profiles.splice(0, 1);
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'failed', counts: { sent: 0, removed: 0 } });
+    expect(run.error).toBe(
+      `SendGrid has no list ${listId} in this account any more; nothing was sent`,
+    );
   });
 
   /**

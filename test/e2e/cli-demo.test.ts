@@ -41,5 +41,20 @@ describe('segsync demo', () => {
     };
     expect(delta.counts).toMatchObject({ sent: 0, unchanged: run.counts.members });
     expect(delta.list_contacts).toBe(run.list_contacts);
-  }, 180_000);
+
+    // On another port, the same demo connection and list carry on (they once clashed on the
+    // list's name, and left a second connection behind).
+    const third = await runCli(
+      ['demo', '--profiles', '500', '--sandbox-port', String(await freePort()), '--json'],
+      { cwd, env: { SEGSYNC_LOG_LEVEL: 'warn' }, timeoutMs: 120_000 },
+    );
+    expect(third.code).toBe(0);
+    expect(third.stderr).toMatch(/--profiles applies to an empty data folder only/);
+    expect(JSON.parse(third.stdout)).toMatchObject({
+      counts: { sent: 0 },
+      list_contacts: run.list_contacts,
+    });
+    const connections = await runCli(['connections', 'list', '--json'], { cwd });
+    expect(JSON.parse(connections.stdout)).toHaveLength(1);
+  }, 240_000);
 });

@@ -51,10 +51,16 @@ const demoSegments = [
 async function prepareDemo(
   ctx: CliContext,
   app: App,
-  options: { profiles: number; sandboxUrl: string },
+  options: { profiles: number; profilesGiven: boolean; sandboxUrl: string },
 ): Promise<string> {
   const actor = ctx.actor();
-  if ((await app.profiles.count()) === 0) {
+  const profiles = await app.profiles.count();
+  if (profiles > 0 && options.profilesGiven) {
+    ctx.io.stderr(
+      `The data folder has ${profiles} profiles already: --profiles applies to an empty data folder only.\n`,
+    );
+  }
+  if (profiles === 0) {
     const file = path.join(app.config.dataDir, 'demo-profiles.csv');
     ctx.io.stderr(`Generating ${options.profiles} demo customer profiles into ${file}...\n`);
     await writeDemoProfiles(file, { profiles: options.profiles, seed: 1 });
@@ -70,17 +76,23 @@ async function prepareDemo(
     ctx.io.stderr(`Segment "${definition.name}": ${refreshed.count} members.\n`);
     segmentIds.push(segment.id);
   }
-  const connections = await app.connections.list(actor);
-  const connection =
-    connections.find((c) => c.name === CONNECTION_NAME && c.base_url === options.sandboxUrl) ??
-    (await app.connections.add(actor, {
-      name: connections.some((c) => c.name === CONNECTION_NAME)
-        ? `${CONNECTION_NAME} ${options.sandboxUrl}`
-        : CONNECTION_NAME,
-      apiKey: SANDBOX_KEY,
-      baseUrl: options.sandboxUrl,
-      acceptPrivacy: true,
-    }));
+  // One demo connection, whichever port the sandbox listens on this time: its lists and contacts
+  // are in the data folder's sandbox state, so the export carries on there (a delta run).
+  const existingConnection = (await app.connections.list(actor)).find(
+    (c) => c.name === CONNECTION_NAME,
+  );
+  const connection = !existingConnection
+    ? await app.connections.add(actor, {
+        name: CONNECTION_NAME,
+        apiKey: SANDBOX_KEY,
+        baseUrl: options.sandboxUrl,
+        acceptPrivacy: true,
+      })
+    : existingConnection.base_url === options.sandboxUrl
+      ? existingConnection
+      : await app.connections.update(actor, existingConnection.id, {
+          baseUrl: options.sandboxUrl,
+        });
   const found = (await app.exports.list(actor)).find(
     (e) => e.name === EXPORT_NAME && e.connection_id === connection.id,
   );
@@ -112,55 +124,68 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
     )
     .option('--sandbox-port <port>', 'port of the built-in SendGrid sandbox', parsePort, 3900)
     .option('--json', 'print the run as JSON')
-    .action(async (flags: { profiles: number; sandboxPort: number; json?: boolean }) => {
-      const code = await ctx.withApp(async (app) => {
-        fs.mkdirSync(app.config.dataDir, { recursive: true });
-        // The sandbox keeps its contacts in the data folder, so the next demo run finds them
-        // and shows a delta run.
-        const sandbox = await startSandbox({
-          port: flags.sandboxPort,
-          jobDelayMs: 200,
-          statePath: path.join(app.config.dataDir, 'sandbox-state.json'),
-        }).catch((error: unknown) => {
-          if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-          throw new ConflictError(
-            `port ${flags.sandboxPort} is in use (a sandbox already running?): stop it, or pick another with --sandbox-port N`,
-            'port_in_use',
-          );
-        });
-        try {
-          const started = Date.now();
-          const exportId = await prepareDemo(ctx, app, {
-            profiles: flags.profiles,
-            sandboxUrl: sandbox.url,
-          });
-          const queued = await app.exports.startRun(ctx.actor(), exportId, { trigger: 'manual' });
-          ctx.io.stderr(`Running export ${exportId} into the sandbox at ${sandbox.url}...\n`);
-          const run = await waitForRun(ctx, app, queued.id);
-          const definition = await app.exports.get(ctx.actor(), exportId);
-          const list = await fetch(`${sandbox.url}/__sandbox/lists/${definition.list_id}/contacts`);
-          const contacts = ((await list.json()) as { contacts: unknown[] }).contacts.length;
-          if (flags.json) {
-            ctx.printJson({ ...run, list_id: definition.list_id, list_contacts: contacts });
-          } else {
-            printRun(ctx, run, false);
-            ctx.print('');
-            ctx.print(`The sandbox list ${definition.list_id} now holds ${contacts} contacts.`);
-            ctx.print(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
-            ctx.print('');
-            ctx.print('Next:');
-            ctx.print('  segsync demo                       run again: only changes are sent');
-            ctx.print(`  segsync runs errors ${run.id}   what was skipped and why`);
-            ctx.print(`  segsync exports preview ${exportId}`);
-            ctx.print(
-              '  segsync connections add sendgrid --name "My account" --api-key-env SENDGRID_API_KEY --accept-privacy',
+    .action(
+      async (
+        flags: { profiles: number; sandboxPort: number; json?: boolean },
+        command: Command,
+      ) => {
+        const code = await ctx.withApp(async (app) => {
+          fs.mkdirSync(app.config.dataDir, { recursive: true });
+          // The sandbox keeps its contacts in the data folder, so the next demo run finds them
+          // and shows a delta run.
+          const statePath = path.join(app.config.dataDir, 'sandbox-state.json');
+          const sandbox = await startSandbox({
+            port: flags.sandboxPort,
+            jobDelayMs: 200,
+            statePath,
+          }).catch((error: unknown) => {
+            if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+            throw new ConflictError(
+              `port ${flags.sandboxPort} is in use (a sandbox already running?): stop it, or pick another with --sandbox-port N`,
+              'port_in_use',
             );
+          });
+          try {
+            const started = Date.now();
+            const exportId = await prepareDemo(ctx, app, {
+              profiles: flags.profiles,
+              profilesGiven: command.getOptionValueSource('profiles') === 'cli',
+              sandboxUrl: sandbox.url,
+            });
+            const queued = await app.exports.startRun(ctx.actor(), exportId, { trigger: 'manual' });
+            ctx.io.stderr(`Running export ${exportId} into the sandbox at ${sandbox.url}...\n`);
+            const run = await waitForRun(ctx, app, queued.id);
+            const definition = await app.exports.get(ctx.actor(), exportId);
+            const list = await fetch(
+              `${sandbox.url}/__sandbox/lists/${definition.list_id}/contacts`,
+            );
+            const contacts = ((await list.json()) as { contacts: unknown[] }).contacts.length;
+            if (flags.json) {
+              ctx.printJson({ ...run, list_id: definition.list_id, list_contacts: contacts });
+            } else {
+              printRun(ctx, run, false);
+              ctx.print('');
+              ctx.print(`The sandbox list ${definition.list_id} now holds ${contacts} contacts.`);
+              ctx.print(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+              ctx.print('');
+              ctx.print('Next:');
+              ctx.print('  segsync demo                       run again: only changes are sent');
+              ctx.print(`  segsync runs errors ${run.id}   what was skipped and why`);
+              // The demo's sandbox stops with it: a command that talks to SendGrid needs it again.
+              ctx.print(
+                `  segsync sandbox --port ${flags.sandboxPort} --state ${statePath}   the demo's SendGrid, kept running; then:`,
+              );
+              ctx.print(`  segsync exports preview ${exportId}`);
+              ctx.print(
+                '  segsync connections add sendgrid --name "My account" --api-key-env SENDGRID_API_KEY --accept-privacy',
+              );
+            }
+            return exitCodeForRun(run);
+          } finally {
+            await sandbox.stop();
           }
-          return exitCodeForRun(run);
-        } finally {
-          await sandbox.stop();
-        }
-      });
-      if (code !== ExitCode.ok) throw new RunExit(code);
-    });
+        });
+        if (code !== ExitCode.ok) throw new RunExit(code);
+      },
+    );
 }

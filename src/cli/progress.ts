@@ -53,7 +53,7 @@ export function runProgressReporter(io: CliIo): {
       const eta =
         progress.etaSeconds === undefined ? '' : `, ETA ${Math.ceil(progress.etaSeconds)}s`;
       io.stderr(
-        `${stageLabel(progress)}: ${progress.planned}/${progress.members} members planned, ${progress.sent} contacts sent in ${progress.batchesSent} batches` +
+        `${stageLabel(progress)}: ${progress.planned}/${progress.members} members planned, ${progress.sent} contacts sent in ${progress.batchesSent} ${progress.batchesSent === 1 ? 'batch' : 'batches'}` +
           (progress.jobsTotal > 0 ? `, ${progress.jobsDone}/${progress.jobsTotal} jobs done` : '') +
           `, ${Math.round(progress.ratePerSecond)}/s${eta}\n`,
       );

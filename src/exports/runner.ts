@@ -505,10 +505,13 @@ class RunExecution {
       this.settling = undefined;
     }
     settling.close();
-    await this.setStatus('waiting_on_destination');
-    this.emit('waiting for SendGrid', true);
-    await settler;
-    await this.setStatus('running');
+    // Waiting on SendGrid only while some of its jobs are still open (none, when nothing was sent).
+    if (this.jobsSettled.size < this.jobsTotal) {
+      await this.setStatus('waiting_on_destination');
+      this.emit('waiting for SendGrid', true);
+      await settler;
+      await this.setStatus('running');
+    } else await settler;
     return planner.planned;
   }
 

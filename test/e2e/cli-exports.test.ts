@@ -354,6 +354,13 @@ describe('exports from the CLI, end to end', () => {
     );
     expect((await cli(['runs', 'errors', run.id, '--csv', '--json'])).code).toBe(2);
     expect((await cli(['runs', 'list', '--export', 'exp_nope'])).code).toBe(4);
+    // In text, a run shows its export and times; the list names its export too.
+    const shown = (await cli(['runs', 'show', run.id])).stdout;
+    expect(shown).toMatch(new RegExp(`^export +${orphan.id}$`, 'm'));
+    expect(shown).toMatch(/^status +canceled$/m);
+    expect(shown).toMatch(/^finished +\d{4}-\d\d-\d\dT/m);
+    const listed = (await cli(['runs', 'list', '--export', orphan.id])).stdout;
+    expect(listed).toContain(`${run.id}  ${orphan.id}  `);
 
     // A copy of an export with a name of the longest length still has a valid name.
     const long = 'L'.repeat(100);

@@ -22,7 +22,12 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         const views = await app.exports.listRuns(ctx.actor(), flags.export);
         if (flags.json) return ctx.printJson(views);
         if (views.length === 0) return ctx.print('No runs yet.');
-        for (const view of views) printRun(ctx, view, false);
+        for (const view of views) {
+          const at = view.started_at ?? view.created_at;
+          ctx.print(
+            `${view.id}  ${view.export_id}  ${at}  ${view.status}  ${view.trigger}${view.full ? ' --full' : ''}  sent ${view.counts.sent}, removed ${view.counts.removed}, failed ${view.counts.failed}`,
+          );
+        }
       });
     });
 
@@ -32,9 +37,26 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .argument('<id>')
     .option('--json', 'print as JSON')
     .action(async (id: string, flags: { json?: boolean }) => {
-      await ctx.withApp(async (app) =>
-        printRun(ctx, await app.exports.getRun(ctx.actor(), id), flags.json),
-      );
+      await ctx.withApp(async (app) => {
+        const run = await app.exports.getRun(ctx.actor(), id);
+        if (flags.json) return ctx.printJson(run);
+        const c = run.counts;
+        ctx.print(`run       ${run.id}`);
+        ctx.print(`export    ${run.export_id}`);
+        ctx.print(
+          `status    ${run.status}${run.cancel_requested && run.status !== 'canceled' ? ' (cancel requested)' : ''}`,
+        );
+        ctx.print(`trigger   ${run.trigger}${run.full ? ' (--full: every member sent)' : ''}`);
+        ctx.print(`queued    ${run.created_at}`);
+        ctx.print(`started   ${run.started_at ?? '-'}`);
+        ctx.print(`finished  ${run.finished_at ?? '-'}`);
+        ctx.print(`members   ${c.members}`);
+        ctx.print(
+          `sent      ${c.sent} (created ${c.created}, updated ${c.updated}), unchanged ${c.unchanged}, skipped ${c.skipped}, removed ${c.removed}, failed ${c.failed}`,
+        );
+        ctx.print(`requests  ${run.requests}`);
+        if (run.error) ctx.print(`error     ${run.error}`);
+      });
     });
 
   runs
@@ -94,7 +116,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
           // Only a run that succeeded delivered every member; another may have stopped early.
           const run = await app.exports.getRun(ctx.actor(), id);
           if (run.status === 'succeeded')
-            return ctx.print('No problems: every member was delivered.');
+            return ctx.print('No problems: no member was skipped, and SendGrid refused none.');
           const state =
             run.status === 'canceled' ? 'was canceled' : `is ${run.status.replace(/_/g, ' ')}`;
           const why = run.error ? `: ${run.error}` : '';

@@ -1006,8 +1006,9 @@ class RunExecution {
   /**
    * Seconds left. Once a job settled, at the pace SendGrid has confirmed contacts so far: the
    * members not planned yet and the contacts planned but not confirmed. Before that, at the pace
-   * of planning. Unknown while removing leavers, and while a delta run plans: it reads only the
-   * members that changed, and how many those are is known only once it has found them all.
+   * of sending once a request was acknowledged, else of planning (both run ahead of SendGrid's
+   * jobs, so the first figures are low). Unknown while removing leavers, and while a delta run
+   * plans: it reads only the members that changed, and how many is known only at the end.
    */
   private etaSeconds(stage: RunProgress['stage'], elapsed: number): number | undefined {
     const readsAll = this.run.full === 1 || this.ledgerEmpty;
@@ -1018,6 +1019,10 @@ class RunExecution {
       pace = this.settledHere / elapsed;
       const notPlanned = Math.max(this.membersTotal - this.plannedSoFar, 0);
       remaining = notPlanned + Math.max(0, this.toSendHere - this.settledHere);
+    } else if (this.sentHere > 0 && (stage === 'sending' || stage === 'waiting for SendGrid')) {
+      pace = this.sentHere / elapsed;
+      const notPlanned = Math.max(this.membersTotal - this.plannedSoFar, 0);
+      remaining = notPlanned + Math.max(0, this.toSendHere - this.sentHere);
     } else if (stage === 'sending') {
       pace = this.plannedSoFar / elapsed;
       remaining = Math.max(0, this.membersTotal - this.plannedSoFar);

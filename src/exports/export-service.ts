@@ -222,7 +222,19 @@ export class ExportService {
         data.mapping ?? (destinationChanged ? namesOf(current.mapping) : undefined);
       if (mappingInput !== undefined) {
         await this.checkSources(segmentIds, mappingInput);
-        const mapping = await this.resolveMapping(opened.session, mappingInput);
+        const mapping = await this.resolveMapping(opened.session, mappingInput).catch(
+          (error: unknown) => {
+            // The user changed the list or connection, not the fields: say it that way.
+            if (data.mapping !== undefined || !(error instanceof ValidationError)) throw error;
+            throw ValidationError.fromIssues(
+              `export ${id} cannot move to that ${otherConnection ? 'connection' : 'list'}`,
+              error.issues.map((issue) => ({
+                path: '',
+                message: `a custom field it fills: ${issue.message}; map its custom fields again (--map), or leave them out`,
+              })),
+            );
+          },
+        );
         changes.mapping = JSON.stringify(mapping);
         warnings.push(...(await this.typeWarnings(mapping)));
       }

@@ -135,10 +135,20 @@ export async function checkDestination(
   if (mapping.customFields.length > 0) {
     const fields = await call('reading the custom fields', () => session.listFields());
     const ids = new Set(fields.map((f) => f.id));
-    const gone = mapping.customFields.filter((c) => !ids.has(c.id)).map((c) => `"${c.name}"`);
+    const names = new Set(fields.map((f) => f.name));
+    const lost = mapping.customFields.filter((c) => !ids.has(c.id));
+    const gone = lost.filter((c) => !names.has(c.name)).map((c) => `"${c.name}"`);
+    const remade = lost.filter((c) => names.has(c.name)).map((c) => `"${c.name}"`);
+    const fix = (count: number) =>
+      `map ${count > 1 ? 'them' : 'it'} again with \`segsync exports edit --map\``;
     if (gone.length > 0) {
       refusals.push(
-        `SendGrid no longer has the custom field${gone.length > 1 ? 's' : ''} ${gone.join(', ')} the export fills (as they were when it was saved): map ${gone.length > 1 ? 'them' : 'it'} again with \`segsync exports edit --map\``,
+        `SendGrid no longer has the custom field${gone.length > 1 ? 's' : ''} ${gone.join(', ')} the export fills: ${fix(gone.length)}`,
+      );
+    }
+    if (remade.length > 0) {
+      refusals.push(
+        `the custom field${remade.length > 1 ? 's' : ''} ${remade.join(', ')} the export fills ${remade.length > 1 ? 'were' : 'was'} deleted and made again in SendGrid since it was saved (a new field id): ${fix(remade.length)}`,
       );
     }
   }

@@ -831,7 +831,12 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     // Moving the export to another list checks its custom fields again, by name.
     const second = (await sandboxSession().createList('Second')).id;
     await expect(service.edit(admin, exportId, { listId: second })).rejects.toThrow(
-      /SendGrid has no custom field named "total_spend"/,
+      /cannot move to that list: a custom field it fills: SendGrid has no custom field named "total_spend"/,
+    );
+    // Made again under the same name, it has another id: the export must map it again.
+    sandbox.state.createField('total_spend', 'Number');
+    expect((await service.preview(admin, exportId)).would_fail).toMatch(
+      /the custom field "total_spend" the export fills was deleted and made again/,
     );
   });
 

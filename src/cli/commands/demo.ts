@@ -173,7 +173,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
               ctx.print(`  segsync runs errors ${run.id}   what was skipped and why`);
               // The demo's sandbox stops with it: a command that talks to SendGrid needs it again.
               ctx.print(
-                `  segsync sandbox --port ${flags.sandboxPort} --state ${statePath}   the demo's SendGrid, kept running; then:`,
+                `  segsync sandbox --port ${flags.sandboxPort} --state ${statePath}   the demo's SendGrid, kept running (stop it before the next demo, which starts its own); then:`,
               );
               ctx.print(`  segsync exports preview ${exportId}`);
               ctx.print(

@@ -71,11 +71,12 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         await app.exportWorker.recover();
         const run = await app.exports.cancelRun(ctx.actor(), id);
         printRun(ctx, run, flags.json);
-        if (!flags.json && run.status !== 'canceled') {
-          ctx.print(
-            `cancel requested: the run stops after the request in flight, and ends canceled (\`segsync runs show ${run.id}\`)`,
-          );
-        }
+        if (flags.json) return;
+        ctx.print(
+          run.status === 'canceled'
+            ? `canceled at once, as no worker was running it (export ${run.export_id})`
+            : `cancel requested: the run of export ${run.export_id} stops after the request in flight, and ends canceled (\`segsync runs show ${run.id}\`)`,
+        );
       });
     });
 
@@ -118,7 +119,11 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
           if (run.status === 'succeeded')
             return ctx.print('No problems: no member was skipped, and SendGrid refused none.');
           const state =
-            run.status === 'canceled' ? 'was canceled' : `is ${run.status.replace(/_/g, ' ')}`;
+            run.status === 'canceled'
+              ? 'was canceled'
+              : run.status === 'failed' || run.status === 'partially_succeeded'
+                ? run.status.replace(/_/g, ' ')
+                : `is ${run.status.replace(/_/g, ' ')}`;
           const why = run.error ? `: ${run.error}` : '';
           return ctx.print(`No problems recorded for single contacts, but the run ${state}${why}.`);
         }

@@ -401,12 +401,7 @@ export class ExportService {
       );
       return refusals;
     } catch (error) {
-      if (
-        error instanceof DestinationError &&
-        (error.reason === 'auth_refused' || error.reason === 'scope_missing')
-      ) {
-        return [error.message];
-      }
+      if (error instanceof DestinationError && error.refusesKey) return [error.message];
       throw error;
     }
   }

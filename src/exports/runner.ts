@@ -413,7 +413,6 @@ class RunExecution {
     // those this run delivered itself before an interruption, counted as sent).
     const notRead = this.membersTotal - this.dueSeen - sentBefore.size;
     if (notRead > 0) await this.runs.addCounters(this.runId, { unchanged: notRead }, this.now());
-    this.plannedSoFar = Math.max(this.plannedSoFar, this.membersTotal);
     await this.settleSubmitted();
     if (this.settings.mode === 'mirror') {
       await this.removeLeavers(planned);
@@ -872,10 +871,7 @@ class RunExecution {
         return result;
       } catch (error) {
         await this.runs.addCounters(this.runId, { requests: 1 }, this.now());
-        if (
-          error instanceof DestinationError &&
-          (error.reason === 'auth_refused' || error.reason === 'scope_missing')
-        ) {
+        if (error instanceof DestinationError && error.refusesKey) {
           throw new RunFailure(error.message);
         }
         const decision = decideRetry(

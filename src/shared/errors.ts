@@ -154,6 +154,11 @@ export class DestinationError extends SegsyncError {
     this.details = options.details ?? [];
   }
 
+  /** The destination refused the key itself (wrong, revoked, or without a needed permission). */
+  get refusesKey(): boolean {
+    return this.reason === 'auth_refused' || this.reason === 'scope_missing';
+  }
+
   override toJSON() {
     return { ...super.toJSON(), reason: this.reason, status: this.status };
   }

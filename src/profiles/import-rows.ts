@@ -42,7 +42,7 @@ export interface EncoderSettings {
   /** Declared types for attributes not yet in the catalog (they win over inference). */
   declared: Record<string, AttributeType>;
   keyName: string;
-  /** Unique keys per batch. */
+  /** Rows per batch (a batch goes to the database as one statement per round of unique keys). */
   batchSize: number;
   emptyClears: boolean;
 }
@@ -72,8 +72,13 @@ export class RowEncoder {
   readonly errors: ImportRowError[] = [];
   /** Attributes this import adds to the catalog, in the order it decided them. */
   readonly added: Attribute[] = [];
-  // Documents by normalised key, in first-seen order (a repeated key keeps its place).
-  private batch = new Map<string, string>();
+  // The rows of the next batch in rounds of unique keys: a key's first row goes in round 0, its
+  // second in round 1, and so on (PostgreSQL refuses to upsert one key twice in a statement).
+  // Rounds are written in order, so every row is merged into what the rows before it left, and
+  // the database tells which of them changed a value. Most files need one round.
+  private rounds: Map<string, string>[] = [];
+  private readonly roundOf = new Map<string, number>();
+  private pendingRows = 0;
   private readonly catalog: Map<string, Attribute>;
   private readonly batchSize: number;
   private readonly emptyClears: boolean;
@@ -277,12 +282,12 @@ export class RowEncoder {
   ): Promise<void> {
     for (const record of sampled) {
       row(record);
-      if (this.batch.size >= this.batchSize) await this.flush();
+      if (this.pendingRows >= this.batchSize) await this.flush();
     }
     for (let next = await rest.next(); !next.done; next = await rest.next()) {
       for (const record of next.value) {
         row(record);
-        if (this.batch.size >= this.batchSize) await this.flush();
+        if (this.pendingRows >= this.batchSize) await this.flush();
       }
     }
   }
@@ -290,17 +295,10 @@ export class RowEncoder {
   /** Queues a good row (its attributes as a JSON object text) for the next batch. */
   private accept(key: string, document: string): void {
     this.accepted++;
-    const existing = this.batch.get(key);
-    if (existing !== undefined) {
-      // PostgreSQL refuses to upsert one key twice in a statement: merge repeats here, later wins.
-      const merged = {
-        ...(JSON.parse(existing) as object),
-        ...(JSON.parse(document) as object),
-      };
-      this.batch.set(key, JSON.stringify(merged));
-    } else {
-      this.batch.set(key, document);
-    }
+    this.pendingRows++;
+    const round = this.roundOf.get(key) ?? 0;
+    this.roundOf.set(key, round + 1);
+    (this.rounds[round] ??= new Map<string, string>()).set(key, document);
   }
 
   private reject(line: number, message: string): void {
@@ -309,10 +307,13 @@ export class RowEncoder {
   }
 
   private async flush(): Promise<void> {
-    if (this.batch.size === 0) return;
-    const batch = { keys: [...this.batch.keys()], documents: [...this.batch.values()] };
-    this.batch = new Map();
-    await this.emit(batch);
+    const rounds = this.rounds;
+    this.rounds = [];
+    this.roundOf.clear();
+    this.pendingRows = 0;
+    for (const round of rounds) {
+      await this.emit({ keys: [...round.keys()], documents: [...round.values()] });
+    }
   }
 
   /** What the import did besides its batches (a worker sends this back when it is done). */

@@ -40,7 +40,7 @@ for (const worker of [false, true])
           ' Ana@Example.COM ,Ana,12.5,true,2024-03-01,08001\n' +
           'bob@example.com,Bob,0,false,2023-12-31T10:00:00Z,28001\n',
       );
-      expect(result).toEqual({ created: 2, updated: 0, rejected: 0, errors: [] });
+      expect(result).toEqual({ created: 2, updated: 0, unchanged: 0, rejected: 0, errors: [] });
       expect(await service.count()).toBe(2);
       const ana = await service.get('ANA@example.com');
       expect(ana.key).toBe('ana@example.com');
@@ -68,7 +68,7 @@ for (const worker of [false, true])
       const result = await load(
         'email,city,tier\nANA@example.com,,gold\ncarl@example.com,Leeds,\n',
       );
-      expect(result).toMatchObject({ created: 1, updated: 1, rejected: 0 });
+      expect(result).toMatchObject({ created: 1, updated: 1, unchanged: 0, rejected: 0 });
       expect((await service.get('ana@example.com')).attributes).toEqual({
         email: 'ana@example.com',
         name: 'Ana',
@@ -93,6 +93,13 @@ for (const worker of [false, true])
         city: 'Sevilla',
         tier: 'gold',
       });
+      // Repeats of what is stored change nothing; a repeat changing a value is an update.
+      expect(
+        await load('email,city,tier\na@x.com,Sevilla,\nA@x.com,,gold\nb@x.com,Leeds,\n'),
+      ).toMatchObject({ created: 1, updated: 0, unchanged: 2 });
+      expect(await load('email,city\na@x.com,Sevilla\na@x.com,Vigo\na@x.com,Vigo\n')).toMatchObject(
+        { created: 0, updated: 1, unchanged: 2 },
+      );
     });
 
     it('rejects rows that do not fit the catalog, with line numbers, and keeps the good rows', async () => {
@@ -266,20 +273,26 @@ for (const worker of [false, true])
 
       // The same file again: every row matches a profile (the counts say so), none changes.
       tick();
-      expect(await load(file)).toEqual({ created: 0, updated: 3, rejected: 0, errors: [] });
+      expect(await load(file)).toEqual({
+        created: 0,
+        updated: 0,
+        unchanged: 3,
+        rejected: 0,
+        errors: [],
+      });
       expect(await updatedAts()).toEqual(all(first));
 
       // Some of the columns, in another order and with keys written differently: same values.
       tick();
       const subset = 'city,spend,email\nMadrid,12.5,ANA@x.com\nLeón,0.10,bob@x.com\n';
-      expect(await load(subset)).toMatchObject({ created: 0, updated: 2, rejected: 0 });
+      expect(await load(subset)).toMatchObject({ created: 0, updated: 0, unchanged: 2 });
       expect(await updatedAts()).toEqual(all(first));
 
       // One changed value moves that profile only; a new attribute counts as a change too.
       const changed = tick();
       expect(
         await load('email,city,spend\nana@x.com,Sevilla,12.5\nbob@x.com,León,0.1\n'),
-      ).toMatchObject({ created: 0, updated: 2 });
+      ).toMatchObject({ created: 0, updated: 1, unchanged: 1 });
       expect(await updatedAts()).toEqual({ ...all(first), 'ana@x.com': changed });
       const added = tick();
       await load('email,tier\ncarl@x.com,gold\n');
@@ -302,8 +315,8 @@ for (const worker of [false, true])
           '{"email":"ana@x.com","spend":12.5}\n',
         { format: 'jsonl' },
       );
-      // Two rows for the one profile: both count as updates, as repeated keys always have.
-      expect(result).toMatchObject({ created: 0, updated: 2, rejected: 0 });
+      // Two rows for the one profile, neither changing a value: both unchanged.
+      expect(result).toMatchObject({ created: 0, updated: 0, unchanged: 2, rejected: 0 });
       expect(await updatedAts()).toEqual({ 'ana@x.com': first });
       const changed = tick();
       await load('{"email":"ana@x.com","vip":false}\n', { format: 'jsonl' });
@@ -325,7 +338,11 @@ for (const worker of [false, true])
       expect(document).toHaveProperty('city', null);
 
       tick();
-      expect(await load(file, { emptyClears: true })).toMatchObject({ created: 0, updated: 2 });
+      expect(await load(file, { emptyClears: true })).toMatchObject({
+        created: 0,
+        updated: 0,
+        unchanged: 2,
+      });
       expect(await updatedAts()).toEqual({ 'ana@x.com': first, 'bob@x.com': first });
       tick();
       await load(file, { emptyClears: true });
@@ -337,7 +354,9 @@ for (const worker of [false, true])
 
       // An empty cell for a value the profile does not hold changes nothing; one it holds does.
       const erased = tick();
-      await load('email,city\nana@x.com,\nbob@x.com,\n', { emptyClears: true });
+      expect(
+        await load('email,city\nana@x.com,\nbob@x.com,\n', { emptyClears: true }),
+      ).toMatchObject({ created: 0, updated: 1, unchanged: 1 });
       expect(await updatedAts()).toEqual({ 'ana@x.com': first, 'bob@x.com': erased });
       expect((await service.get('bob@x.com')).attributes).toEqual({
         email: 'bob@x.com',

@@ -47,7 +47,10 @@ export interface ImportOptions {
 /** What an import did; the shape `profiles import --json` prints. */
 export interface ImportResult {
   created: number;
+  /** Stored profiles the file changed a value of. */
   updated: number;
+  /** Rows that matched a stored profile and changed none of its values. */
+  unchanged: number;
   rejected: number;
   /** The first MAX_REPORTED_ERRORS rejected rows, in file order (`rejected` counts them all). */
   errors: ImportRowError[];
@@ -94,7 +97,8 @@ export async function importProfiles(
     };
     const before = await tx.count();
     const ids = new ProfileIdSource(clock);
-    const write = (batch: RowBatch): Promise<void> => {
+    let written = 0;
+    const write = async (batch: RowBatch): Promise<void> => {
       const rows: ProfileUpsert[] = new Array<ProfileUpsert>(batch.keys.length);
       for (let i = 0; i < rows.length; i++) {
         rows[i] = {
@@ -103,7 +107,8 @@ export async function importProfiles(
           document: batch.documents[i] as string,
         };
       }
-      return tx.upsertMany(rows, now);
+      const changed = await tx.upsertMany(rows, now);
+      written += changed;
     };
     const summary = await encodeSource(
       source,
@@ -113,10 +118,13 @@ export async function importProfiles(
       options.worker,
     );
     await tx.addAttributes(summary.added, now);
+    // Every accepted row went to the database on its own (RowEncoder's rounds), and was written
+    // only when it created a profile or changed a value.
     const created = (await tx.count()) - before;
     return {
       created,
-      updated: summary.accepted - created,
+      updated: written - created,
+      unchanged: summary.accepted - written,
       rejected: summary.rejected,
       errors: summary.errors,
     };

@@ -106,23 +106,25 @@ export class ProfileStore {
 
   /**
    * Inserts new profiles and merges the rest into the stored ones (per attribute: incoming values
-   * win, stored values the row does not mention stay). A stored profile's `updated_at` becomes
-   * `now` only when the merge changes one of its values, so it tells which profiles changed since
-   * a given time: re-importing values already stored leaves the row unwritten. Keys must be unique
+   * win, stored values the row does not mention stay). A stored profile is written, and its
+   * `updated_at` becomes `now`, only when the merge changes one of its values, so `updated_at`
+   * tells which profiles changed since a given time: re-importing values already stored leaves the
+   * row unwritten. Returns how many rows were written (inserted or changed). Keys must be unique
    * within one call. On SQLite this writes through the connection's own handle: call it inside
    * withTransaction (as imports do), so no other query can interleave with the bulk write.
    */
-  async upsertMany(rows: readonly ProfileUpsert[], now: string): Promise<void> {
-    if (rows.length === 0) return;
+  async upsertMany(rows: readonly ProfileUpsert[], now: string): Promise<number> {
+    if (rows.length === 0) return 0;
     if (this.sqlite) {
       // One prepared single-row statement run per row: on SQLite this is the fastest way in
       // (measured: a multi-row VALUES or json_each batch takes about twice as long per row).
       this.sqliteUpsert ??= this.sqlite.prepare(this.upsertQuery(1).compile().sql);
       const statement = this.sqliteUpsert;
+      let written = 0;
       for (const row of rows) {
-        statement.run(row.id, row.key, row.document, now, now);
+        written += statement.run(row.id, row.key, row.document, now, now).changes;
       }
-      return;
+      return written;
     }
     const params: unknown[] = [];
     for (const row of rows) {
@@ -135,7 +137,9 @@ export class ProfileStore {
       text = this.upsertQuery(rows.length).compile().sql;
       this.upsertText.set(rows.length, text);
     }
-    await this.db.executeQuery(CompiledQuery.raw(text, params));
+    const result = await this.db.executeQuery(CompiledQuery.raw(text, params));
+    // PostgreSQL counts the rows inserted or updated, not those the conflict's WHERE left alone.
+    return Number(result.numAffectedRows ?? 0);
   }
 
   private readonly upsertText = new Map<number, string>();
@@ -154,17 +158,17 @@ export class ProfileStore {
             .column('key')
             .doUpdateSet({
               attributes: merged,
-              // A merge that only drops the nulls a fresh document kept changes no value.
-              updated_at: (eb) =>
-                eb
-                  .case()
-                  .when(jsonNullsOnlyDifference(dialect, merged, 'profiles.attributes'))
-                  .then(eb.ref('profiles.updated_at'))
-                  .else(eb.ref('excluded.updated_at'))
-                  .end(),
+              updated_at: (eb) => eb.ref('excluded.updated_at'),
             })
-            // A row the merge leaves as it is stays unwritten, its updated_at with it.
-            .where(jsonDocumentChanged(merged, 'profiles.attributes'))
+            // A row the merge leaves as it is stays unwritten, its updated_at with it. So does
+            // one the merge only drops the nulls of, that a fresh document kept: no value changes
+            // (readers take a null for an absent value), and the import counts it unchanged.
+            .where((eb) =>
+              eb.and([
+                jsonDocumentChanged(merged, 'profiles.attributes'),
+                eb.not(jsonNullsOnlyDifference(dialect, merged, 'profiles.attributes')),
+              ]),
+            )
         );
       });
   }

@@ -32,6 +32,7 @@ describe('segsync profiles, segments and demo-data', { timeout: 120_000 }, () =>
     expect(JSON.parse(imported.stdout)).toEqual({
       created: 300,
       updated: 0,
+      unchanged: 0,
       rejected: 0,
       errors: [],
     });
@@ -47,6 +48,7 @@ describe('segsync profiles, segments and demo-data', { timeout: 120_000 }, () =>
     expect(JSON.parse(merged.stdout)).toEqual({
       created: 1,
       updated: 1,
+      unchanged: 0,
       rejected: 1,
       errors: [{ line: 3, message: 'total_spend: expected a number, got "lots"' }],
     });

@@ -99,7 +99,7 @@ export function registerProfileCommands(program: Command, ctx: CliContext): void
           ctx.printJson(result);
         } else {
           ctx.print(
-            `${file}: ${result.created} created, ${result.updated} updated, ${result.rejected} rejected`,
+            `${file}: ${result.created} created, ${result.updated} updated, ${result.unchanged} unchanged, ${result.rejected} rejected`,
           );
           for (const error of result.errors) ctx.print(`  line ${error.line}: ${error.message}`);
           if (result.rejected > result.errors.length) {

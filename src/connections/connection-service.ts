@@ -4,7 +4,7 @@ import type { DestinationSession, DestinationType } from '../destinations/destin
 import type { Clock } from '../shared/clock.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import { retryingRateLimits } from '../shared/rate-limit-retry.js';
+import { retryingBriefly } from '../shared/brief-retry.js';
 import { isMasked, maskSecret } from '../shared/secrets.js';
 import { displayName, parseInput } from '../shared/validation.js';
 import type { ConnectionRow, ConnectionStore } from './connection-store.js';
@@ -100,7 +100,7 @@ export class ConnectionService {
     }
     const settings = this.settings(destination, data.apiKey, data.baseUrl);
     const session = destination.open(settings, { fetch: this.deps.fetch });
-    await retryingRateLimits(() => session.verify());
+    await retryingBriefly(() => session.verify());
     const now = this.deps.clock.now().toISOString();
     const id = newId('con', this.deps.clock);
     const row: ConnectionRow = {
@@ -136,7 +136,7 @@ export class ConnectionService {
   /** Checks the stored key against the destination again. */
   async test(actor: Actor, id: string): Promise<{ scopes: string[] }> {
     const { session } = await this.openSession(actor, id);
-    return retryingRateLimits(() => session.verify());
+    return retryingBriefly(() => session.verify());
   }
 
   /** Edits a connection; a changed key or URL is verified before it is stored. */
@@ -164,7 +164,7 @@ export class ConnectionService {
       const session = destination.open(this.settings(destination, apiKey, baseUrl), {
         fetch: this.deps.fetch,
       });
-      await retryingRateLimits(() => session.verify());
+      await retryingBriefly(() => session.verify());
     }
     if (
       data.name !== undefined &&

@@ -9,7 +9,7 @@ import {
   type Issue,
 } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import { retryingRateLimits } from '../shared/rate-limit-retry.js';
+import { retryingBriefly } from '../shared/brief-retry.js';
 import { parseInput } from '../shared/validation.js';
 import type { ContactMapping } from './contact-mapping.js';
 import {
@@ -24,6 +24,7 @@ import type { ExportRecord, ExportStore } from './export-store.js';
 import { EmailSet } from './email-set.js';
 import { ledgerFingerprint } from './payload-hash.js';
 import type { LedgerStore } from './ledger-store.js';
+import { createListOnce } from './list-creation.js';
 import { ExportPlanner, type MemberSource } from './planner.js';
 import { checkBeforeSending, checkDestination, type RunSettings } from './runner.js';
 import { activeStatuses, type RunStatus } from './run-states.js';
@@ -135,7 +136,7 @@ export class ExportService {
     const mapping = await this.resolveMapping(opened.session, data.mapping);
     const newList = data.createList;
     const listId = newList
-      ? (await retryingRateLimits(() => opened.session.createList(newList))).id
+      ? (await createListOnce(opened.session, newList)).id
       : await this.checkList(
           opened.session,
           data.listId ?? '',
@@ -397,7 +398,7 @@ export class ExportService {
   ): Promise<string[]> {
     try {
       const { refusals } = await checkDestination(session, listId, mapping, (_what, request) =>
-        retryingRateLimits(request),
+        retryingBriefly(request),
       );
       return refusals;
     } catch (error) {
@@ -558,7 +559,7 @@ export class ExportService {
     listId: string,
     hint = 'check the id in SendGrid',
   ): Promise<string> {
-    const list = await retryingRateLimits(() => session.getList(listId));
+    const list = await retryingBriefly(() => session.getList(listId));
     if (!list) {
       throw new NotFoundError(
         'list',
@@ -605,7 +606,7 @@ export class ExportService {
     const custom = Object.entries(mapping.customFields ?? {});
     const resolved: ContactMapping['customFields'][number][] = [];
     if (custom.length > 0) {
-      const fields = await retryingRateLimits(() => session.listFields());
+      const fields = await retryingBriefly(() => session.listFields());
       const issues: Issue[] = [];
       for (const [name, attribute] of custom) {
         const field = fields.find((f) => f.name === name);

@@ -9,6 +9,7 @@ import { DestinationError, InternalError, toSegsyncError } from '../shared/error
 import type { Logger } from '../shared/logger.js';
 import { redactSecretsInText } from '../shared/secrets.js';
 import { chunks } from '../shared/chunks.js';
+import { decideRetry, defaultRetryPolicy, type RetryPolicy } from '../shared/retry-policy.js';
 import { Serial } from '../shared/serial.js';
 import type { ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
@@ -18,7 +19,7 @@ import { ledgerFingerprint } from './payload-hash.js';
 import { planRemovals } from './plan.js';
 import { ExportPlanner, type MemberSource, type PlannerDeps, type PlanStep } from './planner.js';
 import type { RequestBuffer } from './request-buffer.js';
-import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
+import { RunEta } from './run-eta.js';
 import type { RunStatus } from './run-states.js';
 import type {
   BatchRow,
@@ -327,9 +328,7 @@ class RunExecution {
   /** The run's jobs (requests acknowledged), and those settled: by batch seq, counted once. */
   private jobsTotal = 0;
   private readonly jobsSettled = new Set<number>();
-  /** For the ETA: members planned to be sent, and contacts of the upsert jobs settled. */
-  private toSendHere = 0;
-  private settledHere = 0;
+  private readonly eta = new RunEta();
   private membersTotal = 0;
   private plannedSoFar = 0;
   /** Members the run read because the ledger did not hold them at their current version. */
@@ -382,7 +381,10 @@ class RunExecution {
     // A resumed run reports the requests and jobs of its earlier executions too.
     this.batchesSent = batches.filter((b) => b.kind === 'upsert').length;
     this.jobsTotal = batches.length;
-    for (const b of batches) if (b.status !== 'submitted') this.jobsSettled.add(b.seq);
+    for (const b of batches) {
+      if (b.status === 'submitted') this.eta.acknowledged(b.seq, this.startedMs);
+      else this.jobsSettled.add(b.seq);
+    }
     // A resumed run: what SendGrid acknowledged before the crash is settled, never sent again.
     await this.settleSubmitted();
     await this.runs.clearPlanProblems(this.runId);
@@ -566,7 +568,6 @@ class RunExecution {
     }
     this.dueSeen += step.read;
     this.plannedSoFar += step.read;
-    this.toSendHere += step.read - step.unchanged - skipped;
     this.emit('sending');
   }
 
@@ -614,6 +615,7 @@ class RunExecution {
     // The checkpoint: from here on this request is never sent again, whatever happens.
     const { contacts, ...batch } = this.batchRow('upsert', jobId, count, group.checkpoint());
     await this.runs.insertBatch({ ...batch, contacts });
+    this.eta.acknowledged(batch.seq, this.deps.clock.now().getTime());
     group.release();
     this.sentHere += count;
     this.batchesSent += 1;
@@ -688,9 +690,7 @@ class RunExecution {
   /** Polls one acknowledged job to its end, records what it did, and reports progress. */
   private async settleJob(batch: BatchSummary): Promise<void> {
     await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
-    if (!this.jobsSettled.has(batch.seq) && batch.kind === 'upsert') {
-      this.settledHere += batch.contact_count;
-    }
+    this.eta.settled(batch.seq, this.deps.clock.now().getTime());
     this.jobsSettled.add(batch.seq);
     this.emit(this.stage, true);
   }
@@ -853,7 +853,9 @@ class RunExecution {
         ids.map(([, id]) => id),
       ),
     );
-    await this.runs.insertBatch(this.batchRow('remove', jobId, ids.length, JSON.stringify(ids)));
+    const batch = this.batchRow('remove', jobId, ids.length, JSON.stringify(ids));
+    await this.runs.insertBatch(batch);
+    this.eta.acknowledged(batch.seq, this.deps.clock.now().getTime());
     this.jobsTotal += 1;
   }
 
@@ -1010,30 +1012,18 @@ class RunExecution {
   }
 
   /**
-   * Seconds left. Once a job settled, at the pace SendGrid has confirmed contacts so far: the
-   * members not planned yet and the contacts planned but not confirmed. Before that, at the pace
-   * of sending once a request was acknowledged, else of planning (both run ahead of SendGrid's
-   * jobs, so the first figures are low). Unknown while removing leavers, and while a delta run
-   * plans: it reads only the members that changed, and how many is known only at the end.
+   * Seconds left (run-eta.ts): planning what is left at the pace planned so far, then waiting on
+   * SendGrid's open jobs. Unknown while removing leavers, and while a delta run plans: it reads
+   * only the members that changed, and how many is known only at the end.
    */
   private etaSeconds(stage: RunProgress['stage'], elapsed: number): number | undefined {
+    if (stage !== 'sending' && stage !== 'waiting for SendGrid') return undefined;
     const readsAll = this.run.full === 1 || this.ledgerEmpty;
     if (!readsAll && this.plannedSoFar < this.membersTotal) return undefined;
-    let remaining: number;
-    let pace: number;
-    if (this.settledHere > 0 && (stage === 'sending' || stage === 'waiting for SendGrid')) {
-      pace = this.settledHere / elapsed;
-      const notPlanned = Math.max(this.membersTotal - this.plannedSoFar, 0);
-      remaining = notPlanned + Math.max(0, this.toSendHere - this.settledHere);
-    } else if (this.sentHere > 0 && (stage === 'sending' || stage === 'waiting for SendGrid')) {
-      pace = this.sentHere / elapsed;
-      const notPlanned = Math.max(this.membersTotal - this.plannedSoFar, 0);
-      remaining = notPlanned + Math.max(0, this.toSendHere - this.sentHere);
-    } else if (stage === 'sending') {
-      pace = this.plannedSoFar / elapsed;
-      remaining = Math.max(0, this.membersTotal - this.plannedSoFar);
-    } else return undefined;
-    return pace > 0 && remaining > 0 ? remaining / pace : undefined;
+    return this.eta.secondsLeft(this.deps.clock.now().getTime(), {
+      left: Math.max(0, this.membersTotal - this.plannedSoFar),
+      perSecond: this.plannedSoFar / elapsed,
+    });
   }
 }
 

@@ -380,13 +380,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       true,
     );
     expect(seen.at(-1)).toMatchObject({ stage: 'done', jobsDone: 5, jobsTotal: 5, sent: 230 });
-    // Once a job settled, the ETA follows SendGrid's pace of confirming contacts: it is known
-    // while jobs are still pending, after planning ended.
-    const pendingAfterPlanning = seen.filter(
-      (p) => p.planned === p.members && p.jobsDone > 0 && p.jobsDone < p.jobsTotal,
-    );
-    expect(pendingAfterPlanning.length).toBeGreaterThan(0);
-    for (const p of pendingAfterPlanning) expect(p.etaSeconds).toBeGreaterThan(0);
+    // The ETA's figures are run-eta.test.ts's: this clock stands still.
   });
 
   it('counts the unchanged members of a delta run as planned once planning ends', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DestinationError, ValidationError } from '../shared/errors.js';
+import { DestinationError, ValidationError } from './errors.js';
 import { decideRetry, defaultRetryPolicy, type RetryPolicy } from './retry-policy.js';
 
 const policy: RetryPolicy = { ...defaultRetryPolicy, maxAttempts: 4, maxRateLimitedAttempts: 10 };

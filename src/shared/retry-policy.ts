@@ -1,4 +1,4 @@
-import { DestinationError } from '../shared/errors.js';
+import { DestinationError } from './errors.js';
 
 /** How patient a run is with a destination. */
 export interface RetryPolicy {

@@ -42,7 +42,7 @@ export interface EncoderSettings {
   /** Declared types for attributes not yet in the catalog (they win over inference). */
   declared: Record<string, AttributeType>;
   keyName: string;
-  /** Rows per batch (a batch goes to the database as one statement per round of unique keys). */
+  /** Unique keys per batch. */
   batchSize: number;
   emptyClears: boolean;
 }
@@ -51,6 +51,11 @@ export interface EncoderSettings {
 export interface RowBatch {
   keys: string[];
   documents: string[];
+  /**
+   * How many rows of the file each document stands for, index for index, when a key repeated
+   * within the batch (its rows are merged into one document); absent when every key came once.
+   */
+  rows?: number[];
 }
 
 export interface EncoderSummary {
@@ -72,13 +77,10 @@ export class RowEncoder {
   readonly errors: ImportRowError[] = [];
   /** Attributes this import adds to the catalog, in the order it decided them. */
   readonly added: Attribute[] = [];
-  // The rows of the next batch in rounds of unique keys: a key's first row goes in round 0, its
-  // second in round 1, and so on (PostgreSQL refuses to upsert one key twice in a statement).
-  // Rounds are written in order, so every row is merged into what the rows before it left, and
-  // the database tells which of them changed a value. Most files need one round.
-  private rounds: Map<string, string>[] = [];
-  private readonly roundOf = new Map<string, number>();
-  private pendingRows = 0;
+  // Documents by normalised key, in first-seen order (a repeated key keeps its place), and the
+  // number of rows of the keys that repeated.
+  private batch = new Map<string, string>();
+  private repeated = new Map<string, number>();
   private readonly catalog: Map<string, Attribute>;
   private readonly batchSize: number;
   private readonly emptyClears: boolean;
@@ -282,12 +284,12 @@ export class RowEncoder {
   ): Promise<void> {
     for (const record of sampled) {
       row(record);
-      if (this.pendingRows >= this.batchSize) await this.flush();
+      if (this.batch.size >= this.batchSize) await this.flush();
     }
     for (let next = await rest.next(); !next.done; next = await rest.next()) {
       for (const record of next.value) {
         row(record);
-        if (this.pendingRows >= this.batchSize) await this.flush();
+        if (this.batch.size >= this.batchSize) await this.flush();
       }
     }
   }
@@ -295,10 +297,20 @@ export class RowEncoder {
   /** Queues a good row (its attributes as a JSON object text) for the next batch. */
   private accept(key: string, document: string): void {
     this.accepted++;
-    this.pendingRows++;
-    const round = this.roundOf.get(key) ?? 0;
-    this.roundOf.set(key, round + 1);
-    (this.rounds[round] ??= new Map<string, string>()).set(key, document);
+    const existing = this.batch.get(key);
+    if (existing !== undefined) {
+      // PostgreSQL refuses to upsert one key twice in a statement: merge repeats here, later
+      // wins. The profile then changes as the batch's rows leave it, not row by row: a file
+      // imported again changes nothing, whatever its nearby repeats say in between.
+      const merged = {
+        ...(JSON.parse(existing) as object),
+        ...(JSON.parse(document) as object),
+      };
+      this.batch.set(key, JSON.stringify(merged));
+      this.repeated.set(key, (this.repeated.get(key) ?? 1) + 1);
+    } else {
+      this.batch.set(key, document);
+    }
   }
 
   private reject(line: number, message: string): void {
@@ -307,13 +319,16 @@ export class RowEncoder {
   }
 
   private async flush(): Promise<void> {
-    const rounds = this.rounds;
-    this.rounds = [];
-    this.roundOf.clear();
-    this.pendingRows = 0;
-    for (const round of rounds) {
-      await this.emit({ keys: [...round.keys()], documents: [...round.values()] });
+    if (this.batch.size === 0) return;
+    const keys = [...this.batch.keys()];
+    const batch: RowBatch = { keys, documents: [...this.batch.values()] };
+    if (this.repeated.size > 0) {
+      const repeated = this.repeated;
+      batch.rows = keys.map((key) => repeated.get(key) ?? 1);
     }
+    this.batch = new Map();
+    this.repeated = new Map();
+    await this.emit(batch);
   }
 
   /** What the import did besides its batches (a worker sends this back when it is done). */

@@ -69,7 +69,7 @@ export async function runEncoder(port: MessagePort, data: EncoderWorkerData): Pr
   const encoder = new RowEncoder(data.settings, async (batch) => {
     while (credits === 0) await waitForMessage();
     credits--;
-    send({ type: 'batch', keys: batch.keys, documents: batch.documents });
+    send({ type: 'batch', ...batch });
   });
   try {
     await encoder.encode(source(), data.format);

@@ -93,13 +93,24 @@ for (const worker of [false, true])
         city: 'Sevilla',
         tier: 'gold',
       });
-      // Repeats of what is stored change nothing; a repeat changing a value is an update.
+      // A key's rows are merged in order, then compared with the stored profile: all of them
+      // count unchanged when together they change nothing, updated when they change a value.
       expect(
         await load('email,city,tier\na@x.com,Sevilla,\nA@x.com,,gold\nb@x.com,Leeds,\n'),
       ).toMatchObject({ created: 1, updated: 0, unchanged: 2 });
       expect(await load('email,city\na@x.com,Sevilla\na@x.com,Vigo\na@x.com,Vigo\n')).toMatchObject(
-        { created: 0, updated: 1, unchanged: 2 },
+        { created: 0, updated: 3, unchanged: 0 },
       );
+      // A file whose repeats disagree, imported again, leaves the profile as it was.
+      const file = 'email,city\nc@x.com,E1\nc@x.com,E2\nc@x.com,E3\n';
+      expect(await load(file)).toMatchObject({ created: 1, updated: 2, unchanged: 0 });
+      const version = (await service.get('c@x.com')).updatedAt;
+      tick();
+      expect(await load(file)).toMatchObject({ created: 0, updated: 0, unchanged: 3 });
+      expect(await service.get('c@x.com')).toMatchObject({
+        updatedAt: version,
+        attributes: { city: 'E3' },
+      });
     });
 
     it('rejects rows that do not fit the catalog, with line numbers, and keeps the good rows', async () => {

@@ -105,6 +105,7 @@ export async function importProfiles(
           id: ids.next(),
           key: batch.keys[i] as string,
           document: batch.documents[i] as string,
+          rows: batch.rows?.[i] ?? 1,
         };
       }
       const changed = await tx.upsertMany(rows, now);
@@ -118,8 +119,8 @@ export async function importProfiles(
       options.worker,
     );
     await tx.addAttributes(summary.added, now);
-    // Every accepted row went to the database on its own (RowEncoder's rounds), and was written
-    // only when it created a profile or changed a value.
+    // `written` counts the file's rows whose profile was created or changed: of a new profile's
+    // rows, the first created it and the others (repeats merged into it) updated it.
     const created = (await tx.count()) - before;
     return {
       created,

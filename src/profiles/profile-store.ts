@@ -29,6 +29,8 @@ export interface ProfileUpsert {
    * erases a stored value (only `--empty-clears` sends those).
    */
   document: string;
+  /** The rows of the file merged into `document` (RowBatch.rows); 1 when absent. */
+  rows?: number;
 }
 
 /** Reads a stored attributes document (text on SQLite, parsed jsonb on PostgreSQL). */
@@ -109,7 +111,8 @@ export class ProfileStore {
    * win, stored values the row does not mention stay). A stored profile is written, and its
    * `updated_at` becomes `now`, only when the merge changes one of its values, so `updated_at`
    * tells which profiles changed since a given time: re-importing values already stored leaves the
-   * row unwritten. Returns how many rows were written (inserted or changed). Keys must be unique
+   * row unwritten. Returns the file rows (ProfileUpsert.rows) of the profiles it wrote, inserted
+   * or changed. Keys must be unique
    * within one call. On SQLite this writes through the connection's own handle: call it inside
    * withTransaction (as imports do), so no other query can interleave with the bulk write.
    */
@@ -122,7 +125,9 @@ export class ProfileStore {
       const statement = this.sqliteUpsert;
       let written = 0;
       for (const row of rows) {
-        written += statement.run(row.id, row.key, row.document, now, now).changes;
+        if (statement.run(row.id, row.key, row.document, now, now).changes > 0) {
+          written += row.rows ?? 1;
+        }
       }
       return written;
     }
@@ -134,21 +139,24 @@ export class ProfileStore {
     // (with Kysely, so placeholders suit the dialect) and only bind new values after that.
     let text = this.upsertText.get(rows.length);
     if (text === undefined) {
-      text = this.upsertQuery(rows.length).compile().sql;
+      text = this.upsertQuery(rows.length, true).compile().sql;
       this.upsertText.set(rows.length, text);
     }
-    const result = await this.db.executeQuery(CompiledQuery.raw(text, params));
-    // PostgreSQL counts the rows inserted or updated, not those the conflict's WHERE left alone.
-    return Number(result.numAffectedRows ?? 0);
+    // PostgreSQL returns the rows it inserted or updated, not those the conflict's WHERE left.
+    const result = await this.db.executeQuery<{ key: string }>(CompiledQuery.raw(text, params));
+    if (!rows.some((row) => (row.rows ?? 1) > 1)) return result.rows.length;
+    const fileRows = new Map(rows.map((row) => [row.key, row.rows ?? 1]));
+    return result.rows.reduce((sum, { key }) => sum + (fileRows.get(key) ?? 1), 0);
   }
 
   private readonly upsertText = new Map<number, string>();
   private sqliteUpsert: BetterSqlite3.Statement | undefined;
 
-  private upsertQuery(count: number) {
+  /** The upsert of `count` rows; `returning` the keys it wrote (PostgreSQL's multi-row form). */
+  private upsertQuery(count: number, returning = false) {
     const dialect = dialectOf(this.db);
     const placeholder = { id: '', key: '', attributes: '', created_at: '', updated_at: '' };
-    return this.db
+    const query = this.db
       .insertInto('profiles')
       .values(Array.from({ length: count }, () => placeholder))
       .onConflict((oc) => {
@@ -171,6 +179,7 @@ export class ProfileStore {
             )
         );
       });
+    return returning ? query.returning('key') : query;
   }
 
   async findByKey(key: string): Promise<Profile | undefined> {

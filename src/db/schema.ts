@@ -152,6 +152,8 @@ export interface RunBatchesTable {
   errored: number;
   message: string | null;
   updated_at: string;
+  /** When SendGrid acknowledged the request (migration 0009); null for older batches. */
+  acknowledged_at: string | null;
 }
 
 /** What a batch's request carried, as JSON, kept until its run ends (migration 0006). */

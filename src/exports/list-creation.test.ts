@@ -66,6 +66,25 @@ describe('createListOnce', () => {
     expect(calls.create).toBe(1);
   });
 
+  it('says the list may exist when SendGrid stays down after an answer was lost', async () => {
+    const { session, lists } = account(Array.from({ length: 20 }, () => 'after' as const));
+    // Every attempt after the first finds the list; make the reads fail from then on.
+    let reads = 0;
+    const original = session.listLists.bind(session);
+    session.listLists = () =>
+      ++reads === 1
+        ? original()
+        : Promise.reject(
+            new DestinationError('SendGrid failed listing lists with HTTP 503', {
+              reason: 'unavailable',
+              status: 503,
+            }),
+          );
+    const failed = createListOnce(session, 'Spain', quick);
+    await expect(failed).rejects.toThrow(/HTTP 503; SendGrid may have made the list "Spain"/);
+    expect(lists).toHaveLength(1);
+  });
+
   it('creates again when the failure struck before the list was made, or was a rate limit', async () => {
     const { session, lists, calls } = account(['before', 'rate_limited', 'before']);
     const list = await createListOnce(session, 'Spain', quick);

@@ -3,10 +3,13 @@
  * plans its members, and how long SendGrid takes to settle a job once it acknowledged the
  * request. Jobs settle side by side, not one after another, so what is left once everything is
  * sent is the wait on the open jobs, not their contacts at some pace: the last request's job is
- * expected to take as long as the settled ones took on average (before any settled: as long as
- * the oldest open one has waited so far, a lower bound).
+ * expected to take as long as the settled ones took on average. Before any settled, as long as
+ * the export's recent jobs took (`priorJobMs`, from earlier runs), or at least as long as the
+ * oldest open one has waited so far.
  */
 export class RunEta {
+  constructor(private readonly priorJobMs: number | undefined) {}
+
   /** Open jobs: when each was acknowledged (epoch ms), by batch seq. */
   private readonly open = new Map<number, number>();
   private settledCount = 0;
@@ -51,6 +54,8 @@ export class RunEta {
     if (this.settledCount > 0) return this.settledTotalMs / this.settledCount;
     let oldest: number | undefined;
     for (const since of this.open.values()) oldest = Math.min(oldest ?? since, since);
-    return oldest === undefined ? undefined : nowMs - oldest;
+    const waited = oldest === undefined ? undefined : nowMs - oldest;
+    if (this.priorJobMs === undefined) return waited;
+    return Math.max(this.priorJobMs, waited ?? 0);
   }
 }

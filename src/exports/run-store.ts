@@ -14,6 +14,8 @@ export type ProblemRow = Selectable<RunProblemsTable>;
 
 // Bound parameters per statement stay far below SQLite's (32,766) and PostgreSQL's (65,535) caps.
 const ROWS_PER_INSERT = 500;
+/** Jobs a run's ETA learns from (RunStore.recentJobMs). */
+const RECENT_JOBS = 20;
 
 /** The counters a run keeps; `delta` updates add to them. */
 export type RunCounters = Pick<
@@ -176,6 +178,29 @@ export class RunStore {
       .where('run_id', '=', runId)
       .orderBy('seq')
       .execute();
+  }
+
+  /**
+   * How long SendGrid took to settle the export's recent upsert jobs, on average, from the
+   * acknowledgement of their requests (ms); undefined when none is known. For the ETA of a run.
+   */
+  async recentJobMs(exportId: string): Promise<number | undefined> {
+    const rows = await this.db
+      .selectFrom('run_batches as b')
+      .innerJoin('export_runs as r', 'r.id', 'b.run_id')
+      .select(['b.acknowledged_at', 'b.updated_at'])
+      .where('r.export_id', '=', exportId)
+      .where('b.kind', '=', 'upsert')
+      .where('b.status', '!=', 'submitted')
+      .where('b.acknowledged_at', 'is not', null)
+      .orderBy('b.updated_at', 'desc')
+      .limit(RECENT_JOBS)
+      .execute();
+    const durations = rows
+      .map((row) => Date.parse(row.updated_at) - Date.parse(row.acknowledged_at ?? ''))
+      .filter((ms) => Number.isFinite(ms) && ms >= 0);
+    if (durations.length === 0) return undefined;
+    return durations.reduce((sum, ms) => sum + ms, 0) / durations.length;
   }
 
   /** What one batch carried, as JSON text (see migration 0006); `[]` once its run ended. */

@@ -328,7 +328,7 @@ class RunExecution {
   /** The run's jobs (requests acknowledged), and those settled: by batch seq, counted once. */
   private jobsTotal = 0;
   private readonly jobsSettled = new Set<number>();
-  private readonly eta = new RunEta();
+  private eta = new RunEta(undefined);
   private membersTotal = 0;
   private plannedSoFar = 0;
   /** Members the run read because the ledger did not hold them at their current version. */
@@ -376,6 +376,7 @@ class RunExecution {
       await this.runs.update(this.runId, { settings: JSON.stringify(this.settings) });
     }
     this.opened = await this.deps.openDestination(this.settings);
+    this.eta = new RunEta(await this.runs.recentJobMs(this.settings.exportId));
     const batches = await this.runs.batches(this.runId);
     this.nextSeq = batches.reduce((max, b) => Math.max(max, b.seq), 0);
     // A resumed run reports the requests and jobs of its earlier executions too.
@@ -927,6 +928,7 @@ class RunExecution {
       errored: 0,
       message: null,
       updated_at: this.now(),
+      acknowledged_at: this.now(),
     };
   }
 

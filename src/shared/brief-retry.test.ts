@@ -59,20 +59,20 @@ describe('retryingBriefly', () => {
     expect(time.waits).toEqual([125, 250, 500, 1_000]);
   });
 
-  it('gives up after six attempts, past its budget, on a far reset, and on other errors', async () => {
+  it('gives up after ten attempts, past its budget, on a far reset, and on other errors', async () => {
     let time = fakeTime();
-    const down = failing(Array.from({ length: 10 }, unavailable), 'list');
+    const down = failing(Array.from({ length: 20 }, unavailable), 'list');
     await expect(retryingBriefly(down, time.options)).rejects.toThrow(/HTTP 503/);
-    expect(down.calls).toBe(6);
+    expect(down.calls).toBe(10);
 
-    // Each rate limit resets 4.5 s on: three waits fit in 15 s, a fourth does not.
+    // Each rate limit resets 4.5 s on: four waits fit in 20 s, a fifth does not.
     time = fakeTime();
     const clock = time.options.now;
     let limitedCalls = 0;
     const limited = () => (limitedCalls++, Promise.reject(rateLimited(clock() + 4_500)));
     await expect(retryingBriefly(limited, time.options)).rejects.toThrow(/rate-limited/);
-    expect(limitedCalls).toBe(4);
-    expect(time.waits).toEqual([4_500, 4_500, 4_500]);
+    expect(limitedCalls).toBe(5);
+    expect(time.waits).toEqual([4_500, 4_500, 4_500, 4_500]);
 
     time = fakeTime();
     const far = failing([rateLimited(61_000)], 'list');

@@ -8,14 +8,14 @@ import { decideRetry, type RetryPolicy } from './retry-policy.js';
  * person instead.
  */
 const briefPolicy: RetryPolicy = {
-  maxAttempts: 6,
-  maxRateLimitedAttempts: 6,
+  maxAttempts: 10,
+  maxRateLimitedAttempts: 10,
   baseDelayMs: 250,
   maxDelayMs: 2_000,
   rateLimitJitterMs: 250,
 };
 const LONGEST_RATE_LIMIT_WAIT_MS = 5_000;
-const BUDGET_MS = 15_000;
+const BUDGET_MS = 20_000;
 
 export interface BriefRetryOptions {
   now?: () => number;
@@ -26,8 +26,8 @@ export interface BriefRetryOptions {
 /**
  * Runs a destination call a person is waiting on, and that is safe to repeat: a read, or a write
  * the destination refused before doing anything. A rate limit (429) is waited out; a 5xx, a
- * timeout or a dropped connection is tried again after a short backoff. A few attempts, a few
- * seconds; then the error reaches the person. Other errors (a refused key, a missing list) are
+ * timeout or a dropped connection is tried again after a short backoff. Ten attempts, twenty
+ * seconds at most; then the error reaches the person. Other errors (a refused key, a missing list) are
  * not retried. A write whose answer may have been lost must not come here as it is (see
  * list-creation.ts).
  */

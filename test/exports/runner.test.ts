@@ -383,6 +383,34 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     // The ETA's figures are run-eta.test.ts's: this clock stands still.
   });
 
+  it("records when each request was acknowledged, so later runs know how long SendGrid's jobs take", async () => {
+    expect(await runs.recentJobMs(exportId)).toBeUndefined();
+    const run = await runOnce();
+    const { db } = get();
+    const batches = await db.selectFrom('run_batches').selectAll().execute();
+    expect(batches).toHaveLength(5);
+    for (const b of batches) expect(b.acknowledged_at).toBe(b.updated_at); // this clock stands still
+    // Settled 3 s and 5 s after their acknowledgement: 4 s on average.
+    const at = (ms: number) =>
+      new Date(Date.parse(batches[0]!.acknowledged_at!) + ms).toISOString();
+    await db
+      .updateTable('run_batches')
+      .set({ updated_at: at(3_000) })
+      .where('seq', '<=', 2)
+      .execute();
+    await db
+      .updateTable('run_batches')
+      .set({ updated_at: at(5_000) })
+      .where('seq', '>', 2)
+      .execute();
+    expect(await runs.recentJobMs(exportId)).toBe((2 * 3_000 + 3 * 5_000) / 5);
+    // Batches of other exports, and open ones, do not count.
+    await db.updateTable('run_batches').set({ status: 'submitted' }).where('seq', '>', 2).execute();
+    expect(await runs.recentJobMs(exportId)).toBe(3_000);
+    expect(await runs.recentJobMs('exp_other')).toBeUndefined();
+    expect(run.status).toBe('succeeded');
+  });
+
   it('counts the unchanged members of a delta run as planned once planning ends', async () => {
     await runOnce();
     members.profiles[5]!.attributes = { ...members.profiles[5]!.attributes, city: 'Sevilla' };

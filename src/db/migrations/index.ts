@@ -7,6 +7,7 @@ import * as m0005 from './0005_exports.js';
 import * as m0006 from './0006_ledger_by_profile.js';
 import * as m0007 from './0007_profile_versions.js';
 import * as m0008 from './0008_ledger_adopted.js';
+import * as m0009 from './0009_batch_acknowledged_at.js';
 
 /**
  * Every migration, in order. They run on SQLite and PostgreSQL alike; a migration that needs a
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_ledger_by_profile': m0006,
   '0007_profile_versions': m0007,
   '0008_ledger_adopted': m0008,
+  '0009_batch_acknowledged_at': m0009,
 };

@@ -47,7 +47,7 @@ export interface ImportOptions {
 /** What an import did; the shape `profiles import --json` prints. */
 export interface ImportResult {
   created: number;
-  /** Stored profiles the file changed a value of. */
+  /** Rows that changed a value of a stored profile, or repeated the key of a profile created. */
   updated: number;
   /** Rows that matched a stored profile and changed none of its values. */
   unchanged: number;

@@ -112,9 +112,9 @@ export class ProfileStore {
    * `updated_at` becomes `now`, only when the merge changes one of its values, so `updated_at`
    * tells which profiles changed since a given time: re-importing values already stored leaves the
    * row unwritten. Returns the file rows (ProfileUpsert.rows) of the profiles it wrote, inserted
-   * or changed. Keys must be unique
-   * within one call. On SQLite this writes through the connection's own handle: call it inside
-   * withTransaction (as imports do), so no other query can interleave with the bulk write.
+   * or changed. Keys must be unique within one call. On SQLite this writes through the
+   * connection's own handle: call it inside withTransaction (as imports do), so no other query
+   * can interleave with the bulk write.
    */
   async upsertMany(rows: readonly ProfileUpsert[], now: string): Promise<number> {
     if (rows.length === 0) return 0;

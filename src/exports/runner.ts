@@ -616,7 +616,7 @@ class RunExecution {
     // The checkpoint: from here on this request is never sent again, whatever happens.
     const { contacts, ...batch } = this.batchRow('upsert', jobId, count, group.checkpoint());
     await this.runs.insertBatch({ ...batch, contacts });
-    this.eta.acknowledged(batch.seq, this.deps.clock.now().getTime());
+    this.eta.acknowledged(batch.seq, this.nowMs());
     group.release();
     this.sentHere += count;
     this.batchesSent += 1;
@@ -691,7 +691,7 @@ class RunExecution {
   /** Polls one acknowledged job to its end, records what it did, and reports progress. */
   private async settleJob(batch: BatchSummary): Promise<void> {
     await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
-    this.eta.settled(batch.seq, this.deps.clock.now().getTime());
+    this.eta.settled(batch.seq, this.nowMs());
     this.jobsSettled.add(batch.seq);
     this.emit(this.stage, true);
   }
@@ -856,7 +856,7 @@ class RunExecution {
     );
     const batch = this.batchRow('remove', jobId, ids.length, JSON.stringify(ids));
     await this.runs.insertBatch(batch);
-    this.eta.acknowledged(batch.seq, this.deps.clock.now().getTime());
+    this.eta.acknowledged(batch.seq, this.nowMs());
     this.jobsTotal += 1;
   }
 
@@ -880,7 +880,7 @@ class RunExecution {
         const decision = decideRetry(
           error,
           attempt,
-          this.deps.clock.now().getTime(),
+          this.nowMs(),
           () => this.deps.random(),
           this.policy,
         );
@@ -984,6 +984,10 @@ class RunExecution {
     return this.deps.clock.now().toISOString();
   }
 
+  private nowMs(): number {
+    return this.deps.clock.now().getTime();
+  }
+
   /** Reports progress, at most every 200 ms unless `force` (a stage change, a request done). */
   private emit(stage: RunProgress['stage'], force = false): void {
     this.stage = stage;
@@ -997,7 +1001,7 @@ class RunExecution {
   }
 
   progress(run: RunRow, stage: RunProgress['stage']): RunProgress {
-    const elapsed = Math.max(1, this.deps.clock.now().getTime() - this.startedMs) / 1000;
+    const elapsed = Math.max(1, this.nowMs() - this.startedMs) / 1000;
     return {
       runId: run.id,
       status: run.status as RunStatus,
@@ -1022,7 +1026,7 @@ class RunExecution {
     if (stage !== 'sending' && stage !== 'waiting for SendGrid') return undefined;
     const readsAll = this.run.full === 1 || this.ledgerEmpty;
     if (!readsAll && this.plannedSoFar < this.membersTotal) return undefined;
-    return this.eta.secondsLeft(this.deps.clock.now().getTime(), {
+    return this.eta.secondsLeft(this.nowMs(), {
       left: Math.max(0, this.membersTotal - this.plannedSoFar),
       perSecond: this.plannedSoFar / elapsed,
     });

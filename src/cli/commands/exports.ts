@@ -74,11 +74,16 @@ function printExport(ctx: CliContext, view: ExportView): void {
 /** One line per run, or its JSON. */
 export function printRun(ctx: CliContext, run: RunView, json: boolean | undefined): void {
   if (json) return ctx.printJson(run);
-  const c = run.counts;
   ctx.print(
-    `${run.id}  ${run.status}  ${run.trigger}  members ${c.members}, sent ${c.sent} (created ${c.created}, updated ${c.updated}), unchanged ${c.unchanged}, skipped ${c.skipped}, removed ${c.removed}, failed ${c.failed}, ${run.requests} requests`,
+    `${run.id}  ${run.status}  ${run.trigger}  members ${run.counts.members}, ${sentText(run)}, ${run.requests} requests`,
   );
   if (run.error) ctx.print(`  error: ${run.error}`);
+}
+
+/** What a run did with the contacts it planned, as `printRun` and `runs show` say it. */
+export function sentText(run: RunView): string {
+  const c = run.counts;
+  return `sent ${c.sent} (created ${c.created}, updated ${c.updated}), unchanged ${c.unchanged}, skipped ${c.skipped}, removed ${c.removed}, failed ${c.failed}`;
 }
 
 /** The exit code of an ended run: 0 succeeded, 3 some contacts failed, 1 otherwise. */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ValidationError } from '../../shared/errors.js';
 import type { CliContext } from '../context.js';
-import { printRun } from './exports.js';
+import { printRun, sentText } from './exports.js';
 
 /** CSV cell: quoted when it holds a separator, a quote or a line break. */
 function csvCell(value: string | null): string {
@@ -40,7 +40,6 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       await ctx.withApp(async (app) => {
         const run = await app.exports.getRun(ctx.actor(), id);
         if (flags.json) return ctx.printJson(run);
-        const c = run.counts;
         ctx.print(`run       ${run.id}`);
         ctx.print(`export    ${run.export_id}`);
         ctx.print(
@@ -50,10 +49,8 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         ctx.print(`queued    ${run.created_at}`);
         ctx.print(`started   ${run.started_at ?? '-'}`);
         ctx.print(`finished  ${run.finished_at ?? '-'}`);
-        ctx.print(`members   ${c.members}`);
-        ctx.print(
-          `sent      ${c.sent} (created ${c.created}, updated ${c.updated}), unchanged ${c.unchanged}, skipped ${c.skipped}, removed ${c.removed}, failed ${c.failed}`,
-        );
+        ctx.print(`members   ${run.counts.members}`);
+        ctx.print(sentText(run).replace(/^sent /, 'sent      '));
         ctx.print(`requests  ${run.requests}`);
         if (run.error) ctx.print(`error     ${run.error}`);
       });

@@ -16,6 +16,8 @@ export type ProblemRow = Selectable<RunProblemsTable>;
 const ROWS_PER_INSERT = 500;
 /** Jobs a run's ETA learns from (RunStore.recentJobMs). */
 const RECENT_JOBS = 20;
+/** The runs those jobs are looked for in: the export's latest that sent anything. */
+const RECENT_RUNS = 5;
 
 /** The counters a run keeps; `delta` updates add to them. */
 export type RunCounters = Pick<
@@ -185,11 +187,19 @@ export class RunStore {
    * acknowledgement of their requests (ms); undefined when none is known. For the ETA of a run.
    */
   async recentJobMs(exportId: string): Promise<number | undefined> {
+    // From the export's last few runs that sent anything, found through export_runs' index on
+    // (export_id, created_at): a bounded read however many runs the export has had.
+    const recentRuns = this.db
+      .selectFrom('export_runs')
+      .select('id')
+      .where('export_id', '=', exportId)
+      .where('sent', '>', 0)
+      .orderBy('created_at', 'desc')
+      .limit(RECENT_RUNS);
     const rows = await this.db
       .selectFrom('run_batches as b')
-      .innerJoin('export_runs as r', 'r.id', 'b.run_id')
       .select(['b.acknowledged_at', 'b.updated_at'])
-      .where('r.export_id', '=', exportId)
+      .where('b.run_id', 'in', recentRuns)
       .where('b.kind', '=', 'upsert')
       .where('b.status', '!=', 'submitted')
       .where('b.acknowledged_at', 'is not', null)

@@ -408,6 +408,9 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     await db.updateTable('run_batches').set({ status: 'submitted' }).where('seq', '>', 2).execute();
     expect(await runs.recentJobMs(exportId)).toBe(3_000);
     expect(await runs.recentJobMs('exp_other')).toBeUndefined();
+    // Only runs that sent something are looked at (the latest few of them).
+    await db.updateTable('export_runs').set({ sent: 0 }).where('id', '=', run.id).execute();
+    expect(await runs.recentJobMs(exportId)).toBeUndefined();
     expect(run.status).toBe('succeeded');
   });
 

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { RunProgress } from '../exports/runner.js';
+import type { RunProgress } from '../exports/run-execution.js';
 import type { CliIo } from './context.js';
 
 /**

@@ -26,7 +26,8 @@ import { ledgerFingerprint } from './payload-hash.js';
 import type { LedgerStore } from './ledger-store.js';
 import { createListOnce } from './list-creation.js';
 import { ExportPlanner, type MemberSource } from './planner.js';
-import { checkBeforeSending, checkDestination, type RunSettings } from './runner.js';
+import { checkBeforeSending, checkDestination } from './run-checks.js';
+import type { RunSettings } from './run-execution.js';
 import { activeStatuses, type RunStatus } from './run-states.js';
 import type { ProblemRow, RunRow, RunStore } from './run-store.js';
 
@@ -386,7 +387,7 @@ export class ExportService {
   }
 
   /**
-   * What SendGrid would refuse a run at once (runner.ts checkDestination), read without writing
+   * What SendGrid would refuse a run at once (run-checks.ts checkDestination), read without writing
    * anything, and the connection's key (revoked, or without the permissions exports need).
    * Other failures (SendGrid unreachable) are thrown: a run would wait them out, so they are not
    * what would make it fail, and the preview cannot tell.

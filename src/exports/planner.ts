@@ -125,7 +125,7 @@ interface Candidate extends PlannedMember {
  * Plans a run, step by step: reads the members batch after batch, maps and validates each,
  * deduplicates them by normalised email, plans them against the export's ledger, and fills
  * requests of the most contacts the destination allows. It only reads; the run records what it
- * finds (runner.ts), and the decisions themselves are pure functions (plan.ts).
+ * finds (run-execution.ts), and the decisions themselves are pure functions (plan.ts).
  */
 export class ExportPlanner {
   /** The emails this run took, so far (all of them once the steps ended). */

@@ -4,7 +4,8 @@ import type { Logger } from '../shared/logger.js';
 import { toRunView, type RunView } from './export-service.js';
 import { isFinal, type RunStatus } from './run-states.js';
 import type { RunStore } from './run-store.js';
-import type { ExportRunner, RunProgress } from './runner.js';
+import type { RunProgress } from './run-execution.js';
+import type { ExportRunner } from './runner.js';
 
 /** A worker id names the machine and the process, so a dead local worker is recognised at once. */
 export function newWorkerId(): string {

@@ -1,0 +1,823 @@
+import type { DestinationSession, DestinationType, JobState } from '../destinations/destination.js';
+import type { Clock } from '../shared/clock.js';
+import { DestinationError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { chunks } from '../shared/chunks.js';
+import { decideRetry, type RetryPolicy } from '../shared/retry-policy.js';
+import { Serial } from '../shared/serial.js';
+import type { ContactMapping } from './contact-mapping.js';
+import { EmailSet } from './email-set.js';
+import { HandoffQueue } from './handoff-queue.js';
+import type { LedgerStore } from './ledger-store.js';
+import { ledgerFingerprint } from './payload-hash.js';
+import { planRemovals } from './plan.js';
+import { ExportPlanner, type MemberSource, type PlannerDeps, type PlanStep } from './planner.js';
+import type { RequestBuffer } from './request-buffer.js';
+import { checkBeforeSending, checkDestination } from './run-checks.js';
+import { RunEta } from './run-eta.js';
+import type { RunStatus } from './run-states.js';
+import type { BatchRow, BatchSummary, ProblemRow, RunRow, RunStore } from './run-store.js';
+
+/** The export's configuration as a run saw it when it started; a resumed run reuses it. */
+export interface RunSettings {
+  exportId: string;
+  connectionId: string;
+  listId: string;
+  mapping: ContactMapping;
+  mode: 'upsert' | 'mirror';
+  segmentIds: string[];
+  profileLimit: number;
+}
+
+/** A destination session opened on the run's connection, acting as its export user. */
+export interface OpenedDestination {
+  destination: DestinationType<never>;
+  session: DestinationSession;
+}
+
+/** What a run reports while it works (for progress bars and the UI). */
+export interface RunProgress {
+  runId: string;
+  status: RunStatus;
+  stage: 'sending' | 'waiting for SendGrid' | 'removing leavers' | 'done';
+  /** Members in the export's segments, and how many of them were planned so far. */
+  members: number;
+  planned: number;
+  sent: number;
+  batchesSent: number;
+  jobsDone: number;
+  jobsTotal: number;
+  ratePerSecond: number;
+  etaSeconds: number | undefined;
+}
+
+export interface RunnerDeps {
+  runs: RunStore;
+  ledger: LedgerStore;
+  members: MemberSource;
+  /** Reads the export's current configuration for a run about to start. */
+  loadSettings(run: RunRow): Promise<RunSettings>;
+  openDestination(settings: RunSettings): Promise<OpenedDestination>;
+  clock: Clock;
+  logger: Logger;
+  sleep(ms: number): Promise<void>;
+  random(): number;
+  workerId: string;
+  retryPolicy?: RetryPolicy;
+  /** Job polling: the first wait, and the longest one it grows to. */
+  pollIntervalMs?: { initial: number; max: number };
+  /** Members read and planned per step. */
+  planningBatchSize?: number;
+}
+
+type FinalJob = Exclude<JobState, { status: 'pending' }>;
+type Problem = Omit<ProblemRow, 'seq'>;
+
+/** Thrown inside a run to end it as failed with a message for the user. */
+export class RunFailure extends Error {}
+/** Thrown inside a run when a cancel was requested; the run ends canceled. */
+export class RunCanceled extends Error {}
+/**
+ * Thrown inside a run whose worker was taken for dead and the run given to another: this one
+ * stops at once and leaves the run, its checkpoints and its ledger to the new worker.
+ */
+export class RunTakenOver extends Error {}
+
+const BATCH_INDEX = /^contacts\[(\d+)\]/;
+// Waits longer than this are cut into steps with a heartbeat between them, so a run waiting out
+// a long rate limit is not taken for dead.
+const HEARTBEAT_STEP_MS = 10_000;
+
+/** One execution of one run; holds what a run needs between its phases. */
+export class RunExecution {
+  private settings!: RunSettings;
+  private opened!: OpenedDestination;
+  private readonly startedMs: number;
+  private sentHere = 0;
+  private batchesSent = 0;
+  /** The run's jobs (requests acknowledged), and those settled: by batch seq, counted once. */
+  private jobsTotal = 0;
+  private readonly jobsSettled = new Set<number>();
+  private eta = new RunEta(undefined);
+  private membersTotal = 0;
+  private plannedSoFar = 0;
+  /** Members the run read because the ledger did not hold them at their current version. */
+  private dueSeen = 0;
+  /** When the export's ledger is empty (a first run), no email can be held by another member. */
+  private ledgerEmpty = false;
+  private nextSeq = 0;
+  /** While members are delivered: acknowledged jobs waiting to be settled, in order. */
+  private settling: HandoffQueue<BatchSummary> | undefined;
+  private lastProgress = 0;
+  /**
+   * The run's ledger writes, one at a time: planning (giving contacts up, marking them seen) and
+   * settling jobs go on side by side, and on PostgreSQL two such statements over the same rows
+   * in different orders could deadlock.
+   */
+  private readonly ledgerWrites = new Serial();
+  /** Settling what SendGrid acknowledged after the run stopped (settleAfterStop). */
+  private stopping = false;
+  /** The stage last reported (a job settled meanwhile reports in the same stage). */
+  private stage: RunProgress['stage'] = 'sending';
+
+  constructor(
+    private readonly deps: RunnerDeps,
+    private readonly policy: RetryPolicy,
+    private readonly poll: { initial: number; max: number },
+    private run: RunRow,
+    private readonly onProgress: ((progress: RunProgress) => void) | undefined,
+  ) {
+    this.startedMs = deps.clock.now().getTime();
+  }
+
+  private get runs(): RunStore {
+    return this.deps.runs;
+  }
+
+  private get runId(): string {
+    return this.run.id;
+  }
+
+  async execute(): Promise<void> {
+    if (this.run.settings) {
+      this.settings = JSON.parse(this.run.settings) as RunSettings;
+    } else {
+      this.settings = await this.deps.loadSettings(this.run);
+      await this.runs.update(this.runId, { settings: JSON.stringify(this.settings) });
+    }
+    this.opened = await this.deps.openDestination(this.settings);
+    this.eta = new RunEta(await this.runs.recentJobMs(this.settings.exportId));
+    const batches = await this.runs.batches(this.runId);
+    this.nextSeq = batches.reduce((max, b) => Math.max(max, b.seq), 0);
+    // A resumed run reports the requests and jobs of its earlier executions too.
+    this.batchesSent = batches.filter((b) => b.kind === 'upsert').length;
+    this.jobsTotal = batches.length;
+    for (const b of batches) {
+      if (b.status === 'submitted') this.eta.acknowledged(b.seq, this.startedMs);
+      else this.jobsSettled.add(b.seq);
+    }
+    // A resumed run: what SendGrid acknowledged before the crash is settled, never sent again.
+    await this.settleSubmitted();
+    await this.runs.clearPlanProblems(this.runId);
+    const { members, refusals } = await checkBeforeSending(
+      this.deps.members,
+      this.settings.segmentIds,
+      this.settings.profileLimit,
+    );
+    this.membersTotal = members;
+    await this.runs.update(this.runId, { members, skipped: 0, unchanged: 0 });
+    if (refusals.length > 0) throw new RunFailure(`${refusals.join('; ')}; nothing was sent`);
+    const { exportId, listId, mapping } = this.settings;
+    const { list, refusals: destination } = await checkDestination(
+      this.opened.session,
+      listId,
+      mapping,
+      (what, request) => this.withRetries(what, request),
+    );
+    if (destination.length > 0) {
+      throw new RunFailure(`${destination.join('; ')}; nothing was sent`);
+    }
+    // A payload depends on the list and the mapping: with others, every entry is checked again.
+    await this.deps.ledger.useSettings(exportId, ledgerFingerprint(mapping, listId));
+    this.ledgerEmpty = await this.deps.ledger.isEmpty(exportId);
+    const sentBefore = await this.sentBefore();
+    const planned = await this.deliverMembers(sentBefore, list?.contactCount ?? 0);
+    // Members the ledger held at their current version were not even read: all unchanged (but
+    // those this run delivered itself before an interruption, counted as sent).
+    const notRead = this.membersTotal - this.dueSeen - sentBefore.size;
+    if (notRead > 0) await this.runs.addCounters(this.runId, { unchanged: notRead }, this.now());
+    await this.settleSubmitted();
+    if (this.settings.mode === 'mirror') {
+      await this.removeLeavers(planned);
+      await this.settleSubmitted();
+    }
+  }
+
+  /** The emails this run delivered before an interruption (empty for a run's first execution). */
+  private async sentBefore(): Promise<EmailSet> {
+    const sent = new EmailSet();
+    for (const batch of await this.runs.batches(this.runId)) {
+      if (batch.kind !== 'upsert' || batch.status === 'submitted') continue;
+      const contacts = await this.runs.batchContacts(this.runId, batch.seq);
+      for (const [email] of JSON.parse(contacts) as [string][]) sent.add(email);
+    }
+    return sent;
+  }
+
+  // --- planning and sending, side by side ---------------------------------------------------
+
+  /**
+   * Plans the members step after step (planner.ts) and hands full requests to a sender that
+   * sends them one at a time (never fanning out to one endpoint) while planning goes on; a
+   * settler polls and settles their jobs meanwhile. Returns the emails the run planned.
+   */
+  private async deliverMembers(sentBefore: EmailSet, listContacts: number): Promise<EmailSet> {
+    this.emit('sending', true);
+    // One full request waits while another is in flight and a third fills: enough to keep the
+    // sender busy, and each holds up to 6 MB, so no more.
+    const queue = new HandoffQueue<RequestBuffer>(1);
+    const sender = (async () => {
+      try {
+        for (let request = await queue.take(); request; request = await queue.take()) {
+          await this.sendGroup(request);
+        }
+      } catch (error) {
+        queue.fail(error);
+        throw error;
+      }
+    })();
+    // Handled below (`await sender`); this keeps a failure from counting as unhandled meanwhile.
+    sender.catch(() => undefined);
+    // Acknowledged jobs are polled and settled in order while planning and sending go on, so the
+    // ledger is written meanwhile, not all after the last request.
+    const settling = new HandoffQueue<BatchSummary>(Number.POSITIVE_INFINITY);
+    this.settling = settling;
+    const settler = (async () => {
+      try {
+        for (let batch = await settling.take(); batch; batch = await settling.take()) {
+          await this.settleJob(batch);
+        }
+      } catch (error) {
+        queue.fail(error);
+        throw error;
+      }
+    })();
+    settler.catch(() => undefined);
+    const { exportId, listId, mapping, segmentIds } = this.settings;
+    const alreadyInList = this.adoptionCheck(listContacts);
+    const planner = new ExportPlanner(
+      {
+        members: this.deps.members,
+        heldByMembers: (...args) => this.deps.ledger.heldByMembers(...args),
+        destination: this.opened.destination,
+        ...(alreadyInList ? { alreadyInList } : {}),
+      },
+      {
+        exportId,
+        listId,
+        mapping,
+        segmentIds,
+        full: this.run.full === 1,
+        ledgerEmpty: this.ledgerEmpty,
+        membersTotal: this.membersTotal,
+        batchSize: this.deps.planningBatchSize ?? 2_000,
+      },
+      sentBefore,
+    );
+    try {
+      for await (const step of planner.steps()) {
+        await this.recordStep(step);
+        for (const full of step.requests) await queue.push(full);
+        queue.check();
+        await this.throwIfCanceled();
+        // SQLite answers synchronously, so planning never yields by itself: let the sender's
+        // request and response move between steps, or sending would wait for planning.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // Every member is planned now: those not read were unchanged (see execute).
+      this.plannedSoFar = Math.max(this.plannedSoFar, this.membersTotal);
+      queue.close();
+      await sender;
+    } catch (error) {
+      queue.fail(error);
+      settling.fail(error);
+      await Promise.all([sender.catch(() => undefined), settler.catch(() => undefined)]);
+      throw error;
+    } finally {
+      this.settling = undefined;
+    }
+    settling.close();
+    // Waiting on SendGrid only while some of its jobs are still open (none, when nothing was sent).
+    if (this.jobsSettled.size < this.jobsTotal) {
+      await this.setStatus('waiting_on_destination');
+      this.emit('waiting for SendGrid', true);
+      await settler;
+      await this.setStatus('running');
+    } else await settler;
+    return planner.planned;
+  }
+
+  /**
+   * How to tell which contacts new to the export its list holds already: someone else put those
+   * there, and a mirror export must never remove them. Asked in upsert mode too, since an export
+   * can be switched to mirror later, and by then nobody can tell. Asked only when the list held
+   * contacts as the run started (`listContacts`): into an empty list, every new contact is the
+   * export's own.
+   */
+  private adoptionCheck(listContacts: number): PlannerDeps['alreadyInList'] {
+    const { listId } = this.settings;
+    const { session, destination } = this.opened;
+    if (listContacts === 0) return undefined;
+    return async (emails) => {
+      const inList = new Set<string>();
+      for (const chunk of chunks(emails, destination.limits.maxEmailsPerLookup)) {
+        const found = await this.withRetries(`looking up ${chunk.length} contacts`, () =>
+          session.findContacts(chunk),
+        );
+        for (const [email, contact] of found) {
+          if (contact.listIds.includes(listId)) inList.add(email);
+        }
+      }
+      return inList;
+    };
+  }
+
+  /** Records what planning a batch found: problems, counters, and the ledger's bookkeeping. */
+  private async recordStep(step: PlanStep): Promise<void> {
+    const { exportId } = this.settings;
+    await this.ledgerWrites.run(async () => {
+      await this.deps.ledger.giveUp(exportId, step.givenUp);
+      await this.deps.ledger.markSeen(exportId, step.seen);
+    });
+    await this.runs.addProblems(
+      this.runId,
+      step.problems.map((p) => this.problem(p.severity, p.profileKey, p.email, p.code, p.reason)),
+    );
+    const skipped = step.problems.filter((p) => p.severity === 'skipped').length;
+    if (skipped > 0 || step.unchanged > 0) {
+      await this.runs.addCounters(this.runId, { skipped, unchanged: step.unchanged }, this.now());
+    }
+    this.dueSeen += step.read;
+    this.plannedSoFar += step.read;
+    this.emit('sending');
+  }
+
+  /**
+   * Sends one request. A 400 that names contacts (`contacts[12].email`) fails just those and
+   * sends the rest again; one that does not is split in halves until the bad contacts are
+   * isolated, so the valid ones are still delivered.
+   */
+  private async sendGroup(group: RequestBuffer): Promise<void> {
+    const count = group.count;
+    if (count === 0) return;
+    await this.throwIfCanceled();
+    let jobId: string;
+    try {
+      ({ jobId } = await this.withRetries(`sending ${count} contacts`, () =>
+        this.opened.session.upsert(this.settings.listId, group.contacts(), count),
+      ));
+    } catch (error) {
+      if (
+        !(error instanceof DestinationError) ||
+        (error.reason !== 'rejected' && error.reason !== 'payload_too_large')
+      ) {
+        throw error;
+      }
+      const named = namedContacts(error, count);
+      if (count === 1 || named.size === count) return this.reject(group, error, named);
+      const parts =
+        named.size > 0
+          ? [group.pick((index) => named.has(index)), group.pick((index) => !named.has(index))]
+          : [
+              group.pick((index) => index < Math.ceil(count / 2)),
+              group.pick((index) => index >= Math.ceil(count / 2)),
+            ];
+      group.release();
+      const [first, second] = parts as [RequestBuffer, RequestBuffer];
+      if (named.size > 0) {
+        // Picking keeps the request's order: the k-th rejected contact is the k-th named index.
+        const indexes = [...named.keys()].sort((a, b) => a - b);
+        await this.reject(first, error, new Map(indexes.map((at, k) => [k, named.get(at) ?? []])));
+      } else await this.sendGroup(first);
+      return this.sendGroup(second);
+    }
+    // A worker taken for dead while its request was in flight leaves the run to its successor.
+    await this.throwIfTakenOver();
+    // The checkpoint: from here on this request is never sent again, whatever happens.
+    const { contacts, ...batch } = this.batchRow('upsert', jobId, count, group.checkpoint());
+    await this.runs.insertBatch({ ...batch, contacts });
+    this.eta.acknowledged(batch.seq, this.nowMs());
+    group.release();
+    this.sentHere += count;
+    this.batchesSent += 1;
+    await this.runs.addCounters(this.runId, { sent: count }, this.now());
+    this.jobsTotal += 1;
+    if (this.settling) await this.settling.push(batch);
+    this.emit('sending', true);
+  }
+
+  /**
+   * Fails the contacts of a refused request, each with SendGrid's complaints about it (`own`, by
+   * index in `contacts`), or with the whole answer when SendGrid named none of them (a request of
+   * one, say).
+   */
+  private async reject(
+    contacts: RequestBuffer,
+    error: DestinationError,
+    own: ReadonlyMap<number, readonly string[]>,
+  ): Promise<void> {
+    const whole = error.details
+      .map((d) => (d.field ? `${d.field}: ${d.message}` : d.message))
+      .join('; ');
+    const problems: Problem[] = [];
+    for (let index = 0; index < contacts.count; index++) {
+      const [email, , profileKey] = contacts.sentContact(index);
+      const detail = own.get(index)?.join('; ') || whole;
+      problems.push(
+        this.problem(
+          'failed',
+          profileKey,
+          email,
+          'rejected',
+          `SendGrid rejected the contact${detail ? ` (${detail})` : ''}`,
+        ),
+      );
+    }
+    contacts.release();
+    await this.runs.addProblems(this.runId, problems);
+  }
+
+  // --- settling the destination's jobs -------------------------------------------------------
+
+  /**
+   * After the run failed or was canceled: settles the jobs SendGrid had acknowledged, so that the
+   * run's counts and the ledger say what did reach SendGrid (removals included). Best effort, and
+   * not stopped by the cancel that may have stopped the run: a job that cannot be polled now stays
+   * unsettled, and the next run sends its contacts again.
+   */
+  async settleAfterStop(): Promise<void> {
+    this.stopping = true;
+    try {
+      await this.settleSubmitted();
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: error, runId: this.runId },
+        'could not settle the acknowledged jobs of a stopped run',
+      );
+    }
+  }
+
+  /** Polls every acknowledged, unsettled job of the run to its end and records what it did. */
+  private async settleSubmitted(): Promise<void> {
+    const pending = (await this.runs.batches(this.runId)).filter((b) => b.status === 'submitted');
+    if (pending.length === 0) return;
+    await this.throwIfCanceled();
+    await this.setStatus('waiting_on_destination');
+    this.emit('waiting for SendGrid', true);
+    for (const batch of pending) await this.settleJob(batch);
+    await this.setStatus('running');
+  }
+
+  /** Polls one acknowledged job to its end, records what it did, and reports progress. */
+  private async settleJob(batch: BatchSummary): Promise<void> {
+    await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
+    this.eta.settled(batch.seq, this.nowMs());
+    this.jobsSettled.add(batch.seq);
+    this.emit(this.stage, true);
+  }
+
+  private async pollJob(jobId: string): Promise<FinalJob> {
+    let wait = this.poll.initial;
+    for (;;) {
+      const state = await this.withRetries(`checking job ${jobId}`, () =>
+        this.opened.session.job(jobId),
+      );
+      if (state.status !== 'pending') return state;
+      await this.throwIfCanceled();
+      await this.wait(wait);
+      wait = Math.min(this.poll.max, wait * 2);
+    }
+  }
+
+  /** Records a finished job: the ledger learns only what the destination confirmed. */
+  private async settle(batch: BatchSummary, state: FinalJob): Promise<void> {
+    // Upserts: SentContact[]; removals: [email, contact id][]. Read only when needed: a job that
+    // took every contact goes to the ledger straight from its stored checkpoint.
+    let parsed: [string, ...string[]][] | undefined;
+    const readContacts = async () =>
+      (parsed ??= JSON.parse(await this.runs.batchContacts(this.runId, batch.seq)) as [
+        string,
+        ...string[],
+      ][]);
+    const reasons = new Map<string, string>();
+    if (state.status === 'failed') {
+      const message = `SendGrid's job ${batch.job_id} failed: ${state.message ?? 'no reason given'}`;
+      for (const [email] of await readContacts()) reasons.set(email, message);
+    } else if (state.status === 'errored' && state.errorsUrl) {
+      const url = state.errorsUrl;
+      const problems = await this.withRetries('reading the job errors', () =>
+        this.opened.session.jobProblems(url),
+      );
+      const inBatch = new Set((await readContacts()).map(([email]) => email));
+      for (const p of problems)
+        if (inBatch.has(p.email))
+          reasons.set(p.email, `SendGrid refused the contact: ${p.message}`);
+    }
+    const at = this.now();
+    const counts = state.counts;
+    const jobFailed = state.status === 'failed' ? (state.message ?? 'no reason given') : null;
+    // Problems and removals need the contacts themselves (read before the transaction).
+    const contacts = reasons.size > 0 || batch.kind !== 'upsert' ? await readContacts() : [];
+    // Once only, and all or nothing: a job settled twice (a worker taken for dead that carried
+    // on, a crash between two writes) would count its contacts twice.
+    await this.ledgerWrites.run(() =>
+      this.runs.settleBatch(
+        this.runId,
+        batch.seq,
+        {
+          status: state.status,
+          created: counts.created,
+          updated: counts.updated,
+          errored: reasons.size,
+          message: state.status === 'failed' ? (state.message ?? null) : null,
+          updated_at: at,
+        },
+        (stores) =>
+          this.recordSettlement(stores, { batch, counts, jobFailed, reasons, contacts, at }),
+      ),
+    );
+  }
+
+  /**
+   * What a settled job did, written inside settleBatch's transaction: its failure, the contacts
+   * SendGrid refused, the ledger (confirmed upserts, or removals forgotten) and the counters.
+   */
+  private async recordSettlement(
+    { runs, ledger }: { runs: RunStore; ledger: LedgerStore },
+    settled: {
+      batch: BatchSummary;
+      counts: { created: number; updated: number };
+      /** SendGrid's message when the whole job failed, else null. */
+      jobFailed: string | null;
+      /** Refused contacts: email to reason. */
+      reasons: ReadonlyMap<string, string>;
+      contacts: readonly [string, ...string[]][];
+      at: string;
+    },
+  ): Promise<void> {
+    const { batch, counts, jobFailed, reasons, contacts, at } = settled;
+    const { exportId } = this.settings;
+    if (jobFailed !== null) {
+      await runs.update(this.runId, {
+        error: `SendGrid's job ${batch.job_id} failed: ${jobFailed}`,
+      });
+    }
+    if (reasons.size > 0) {
+      const keys = new Map(contacts.map(([email, , key]) => [email, key ?? null]));
+      await runs.addProblems(
+        this.runId,
+        [...reasons].map(([email, reason]) => ({
+          ...this.problem('failed', keys.get(email) ?? null, email, 'destination_failed', reason),
+          source: 'job',
+        })),
+      );
+    }
+    if (batch.kind === 'upsert') {
+      if (jobFailed === null) {
+        const refused = [...reasons.keys()];
+        await ledger.confirmDelivered(exportId, { runId: this.runId, seq: batch.seq }, refused, at);
+      }
+      await runs.addCounters(this.runId, { created: counts.created, updated: counts.updated }, at);
+    } else {
+      const removed = contacts.map(([email]) => email).filter((email) => !reasons.has(email));
+      await ledger.forgetDelivered(exportId, removed);
+      await runs.addCounters(this.runId, { removed: removed.length }, at);
+    }
+  }
+
+  // --- mirror removals ----------------------------------------------------------------------
+
+  /**
+   * Removes from the list the contacts this export delivered that no member maps to any more
+   * (the ledger's leavers), but those this run planned and those another export of the list
+   * still wants: their ids are looked up by email (100 at a time), then removed from the list
+   * (100 at a time). A leaver SendGrid no longer knows is gone already and is simply forgotten.
+   */
+  private async removeLeavers(planned: EmailSet): Promise<void> {
+    this.emit('removing leavers', true);
+    const { limits } = this.opened.destination;
+    const { exportId, listId, segmentIds, mode } = this.settings;
+    const { ledger } = this.deps;
+    const step = Math.min(limits.maxEmailsPerLookup, limits.maxIdsPerRemoval);
+    let removals: string[] = [];
+    let after = '';
+    for (;;) {
+      await this.throwIfCanceled();
+      const page = await ledger.leaverPage(exportId, segmentIds, after, 1_000);
+      const last = page.at(-1);
+      if (last !== undefined) {
+        after = last;
+        const wanted = await ledger.wantedByOtherExports(exportId, listId, page);
+        removals.push(
+          ...planRemovals(mode, page, (email) => planned.has(email) || wanted.has(email)),
+        );
+      }
+      while (removals.length >= step || (last === undefined && removals.length > 0)) {
+        await this.removeChunk(removals.slice(0, step));
+        removals = removals.slice(step);
+      }
+      if (last === undefined) return;
+    }
+  }
+
+  private async removeChunk(emails: string[]): Promise<void> {
+    const found = await this.withRetries('looking up contacts to remove', () =>
+      this.opened.session.findContacts(emails),
+    );
+    const gone = emails.filter((email) => !found.has(email));
+    await this.deps.ledger.forgetDelivered(this.settings.exportId, gone);
+    if (found.size === 0) return;
+    const ids = [...found].map(([email, contact]) => [email, contact.id] as const);
+    const { jobId } = await this.withRetries(`removing ${ids.length} contacts from the list`, () =>
+      this.opened.session.removeFromList(
+        this.settings.listId,
+        ids.map(([, id]) => id),
+      ),
+    );
+    const batch = this.batchRow('remove', jobId, ids.length, JSON.stringify(ids));
+    await this.runs.insertBatch(batch);
+    this.eta.acknowledged(batch.seq, this.nowMs());
+    this.jobsTotal += 1;
+  }
+
+  // --- helpers ------------------------------------------------------------------------------
+
+  /**
+   * Calls the destination, retrying as the retry policy decides. A refused key ends the run at
+   * once with a message that says so; other errors are thrown once the policy gives up.
+   */
+  private async withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await call();
+        await this.runs.addCounters(this.runId, { requests: 1 }, this.now());
+        return result;
+      } catch (error) {
+        await this.runs.addCounters(this.runId, { requests: 1 }, this.now());
+        if (error instanceof DestinationError && error.refusesKey) {
+          throw new RunFailure(error.message);
+        }
+        const decision = decideRetry(
+          error,
+          attempt,
+          this.nowMs(),
+          () => this.deps.random(),
+          this.policy,
+        );
+        if (!decision.retry) {
+          if (error instanceof DestinationError && error.retryable) {
+            throw new RunFailure(`gave up ${what} after ${attempt} attempts: ${error.message}`);
+          }
+          throw error;
+        }
+        this.deps.logger.debug(
+          { runId: this.runId, attempt, delayMs: decision.delayMs, err: error },
+          `retrying ${what}`,
+        );
+        await this.throwIfCanceled();
+        await this.wait(decision.delayMs);
+      }
+    }
+  }
+
+  /** Waits, beating the heart every few seconds so other workers know this run is alive. */
+  private async wait(ms: number): Promise<void> {
+    for (let left = ms; left > 0; left -= HEARTBEAT_STEP_MS) {
+      await this.deps.sleep(Math.min(left, HEARTBEAT_STEP_MS));
+      await this.runs.update(this.runId, { heartbeat_at: this.now() });
+    }
+  }
+
+  private batchRow(
+    kind: 'upsert' | 'remove',
+    jobId: string,
+    count: number,
+    /** What the request carried, as JSON text or its UTF-8 bytes (see run_batch_contacts). */
+    contacts: string | Uint8Array,
+  ): BatchRow {
+    return {
+      run_id: this.runId,
+      seq: ++this.nextSeq,
+      kind,
+      job_id: jobId,
+      status: 'submitted',
+      contact_count: count,
+      contacts,
+      created: 0,
+      updated: 0,
+      errored: 0,
+      message: null,
+      updated_at: this.now(),
+      acknowledged_at: this.now(),
+    };
+  }
+
+  private problem(
+    severity: 'skipped' | 'failed' | 'warning',
+    profileKey: string | null,
+    email: string | null,
+    code: string,
+    reason: string,
+  ): Problem {
+    return {
+      run_id: this.runId,
+      severity,
+      source: 'plan',
+      profile_key: profileKey,
+      email,
+      code,
+      reason,
+    };
+  }
+
+  private async setStatus(to: RunStatus): Promise<void> {
+    const from = this.run.status as RunStatus;
+    if (from === to) return;
+    const moved = await this.runs.transition(
+      this.runId,
+      from,
+      to,
+      { updated_at: this.now(), heartbeat_at: this.now() },
+      this.deps.workerId,
+    );
+    // Not ours any more: another worker took the run over (or changed it) meanwhile.
+    if (!moved) throw new RunTakenOver(`run ${this.runId} is no longer held by this worker`);
+    this.run = { ...this.run, status: to };
+  }
+
+  /** Stops the run when it was canceled, or given to another worker. */
+  private async throwIfCanceled(): Promise<void> {
+    const { cancelRequested } = await this.throwIfTakenOver();
+    if (cancelRequested && !this.stopping) throw new RunCanceled('canceled');
+  }
+
+  /** Stops the run when it was given to another worker; returns what else the check read. */
+  private async throwIfTakenOver(): Promise<{ cancelRequested: boolean }> {
+    const control = await this.runs.control(this.runId);
+    if (control.worker !== this.deps.workerId) {
+      throw new RunTakenOver(`run taken over by ${control.worker}`);
+    }
+    return control;
+  }
+
+  private now(): string {
+    return this.deps.clock.now().toISOString();
+  }
+
+  private nowMs(): number {
+    return this.deps.clock.now().getTime();
+  }
+
+  /** Reports progress, at most every 200 ms unless `force` (a stage change, a request done). */
+  private emit(stage: RunProgress['stage'], force = false): void {
+    this.stage = stage;
+    if (!this.onProgress) return;
+    const now = Date.now();
+    if (!force && now - this.lastProgress < 200) return;
+    this.lastProgress = now;
+    void this.runs.findRun(this.runId).then((run) => {
+      if (run) this.onProgress?.(this.progress(run, stage));
+    });
+  }
+
+  progress(run: RunRow, stage: RunProgress['stage']): RunProgress {
+    const elapsed = Math.max(1, this.nowMs() - this.startedMs) / 1000;
+    return {
+      runId: run.id,
+      status: run.status as RunStatus,
+      stage,
+      members: this.membersTotal,
+      planned: this.plannedSoFar,
+      sent: run.sent,
+      batchesSent: this.batchesSent,
+      jobsDone: this.jobsSettled.size,
+      jobsTotal: this.jobsTotal,
+      ratePerSecond: this.sentHere / elapsed,
+      etaSeconds: this.etaSeconds(stage, elapsed),
+    };
+  }
+
+  /**
+   * Seconds left (run-eta.ts): planning what is left at the pace planned so far, then waiting on
+   * SendGrid's open jobs. Unknown while removing leavers, and while a delta run plans: it reads
+   * only the members that changed, and how many is known only at the end.
+   */
+  private etaSeconds(stage: RunProgress['stage'], elapsed: number): number | undefined {
+    if (stage !== 'sending' && stage !== 'waiting for SendGrid') return undefined;
+    const readsAll = this.run.full === 1 || this.ledgerEmpty;
+    if (!readsAll && this.plannedSoFar < this.membersTotal) return undefined;
+    return this.eta.secondsLeft(this.nowMs(), {
+      left: Math.max(0, this.membersTotal - this.plannedSoFar),
+      perSecond: this.plannedSoFar / elapsed,
+    });
+  }
+}
+
+/**
+ * The contacts of a refused request that SendGrid named (`contacts[12].email`), by their index
+ * in the request, each with SendGrid's complaints about it alone.
+ */
+function namedContacts(error: DestinationError, size: number): Map<number, string[]> {
+  const named = new Map<number, string[]>();
+  for (const detail of error.details) {
+    const match = BATCH_INDEX.exec(detail.field ?? '');
+    const index = match?.[1] === undefined ? NaN : Number(match[1]);
+    if (!Number.isInteger(index) || index < 0 || index >= size) continue;
+    // The field without the request's index: `first_name: must be at most 50 characters`.
+    const field = (detail.field ?? '').replace(/^contacts\[\d+\]\.?/, '');
+    const complaints = named.get(index) ?? [];
+    complaints.push(field ? `${field}: ${detail.message}` : detail.message);
+    named.set(index, complaints);
+  }
+  return named;
+}

@@ -506,6 +506,9 @@ export class RunExecution {
     const at = this.now();
     const counts = state.counts;
     const jobFailed = state.status === 'failed' ? (state.message ?? 'no reason given') : null;
+    // SendGrid counting more refused contacts than it named (an errored job whose errors cannot
+    // be read, or leave some out): which of the job's contacts it took is unknown.
+    const unnamed = jobFailed === null ? Math.max(0, counts.errored - reasons.size) : 0;
     // Problems and removals need the contacts themselves (read before the transaction).
     const contacts = reasons.size > 0 || batch.kind !== 'upsert' ? await readContacts() : [];
     // Once only, and all or nothing: a job settled twice (a worker taken for dead that carried
@@ -518,12 +521,20 @@ export class RunExecution {
           status: state.status,
           created: counts.created,
           updated: counts.updated,
-          errored: reasons.size,
+          errored: reasons.size + unnamed,
           message: state.status === 'failed' ? (state.message ?? null) : null,
           updated_at: at,
         },
         (stores) =>
-          this.recordSettlement(stores, { batch, counts, jobFailed, reasons, contacts, at }),
+          this.recordSettlement(stores, {
+            batch,
+            counts,
+            jobFailed,
+            unnamed,
+            reasons,
+            contacts,
+            at,
+          }),
       ),
     );
   }
@@ -539,17 +550,27 @@ export class RunExecution {
       counts: { created: number; updated: number };
       /** SendGrid's message when the whole job failed, else null. */
       jobFailed: string | null;
+      /** How many contacts SendGrid said it refused without naming them. */
+      unnamed: number;
       /** Refused contacts: email to reason. */
       reasons: ReadonlyMap<string, string>;
       contacts: readonly [string, ...string[]][];
       at: string;
     },
   ): Promise<void> {
-    const { batch, counts, jobFailed, reasons, contacts, at } = settled;
+    const { batch, counts, jobFailed, unnamed, reasons, contacts, at } = settled;
     const { exportId } = this.settings;
+    const upsert = batch.kind === 'upsert';
     if (jobFailed !== null) {
       await runs.update(this.runId, {
         error: `SendGrid's job ${batch.job_id} failed: ${jobFailed}`,
+      });
+    }
+    // Not knowing which contacts those were, the run takes none of the job's as done: the
+    // ledger stays as it was, so the next run sends (or removes) them all again.
+    if (unnamed > 0) {
+      await runs.update(this.runId, {
+        error: `SendGrid's job ${batch.job_id} refused ${unnamed} of its ${batch.contact_count} contacts without naming them: none of them is taken as ${upsert ? 'delivered' : 'removed'}, and the next run ${upsert ? 'sends' : 'removes'} them again`,
       });
     }
     if (reasons.size > 0) {
@@ -562,14 +583,15 @@ export class RunExecution {
         })),
       );
     }
-    if (batch.kind === 'upsert') {
-      if (jobFailed === null) {
+    if (upsert) {
+      if (jobFailed === null && unnamed === 0) {
         const refused = [...reasons.keys()];
         await ledger.confirmDelivered(exportId, { runId: this.runId, seq: batch.seq }, refused, at);
       }
       await runs.addCounters(this.runId, { created: counts.created, updated: counts.updated }, at);
     } else {
-      const removed = contacts.map(([email]) => email).filter((email) => !reasons.has(email));
+      const removed =
+        unnamed > 0 ? [] : contacts.map(([email]) => email).filter((email) => !reasons.has(email));
       await ledger.forgetDelivered(exportId, removed);
       await runs.addCounters(this.runId, { removed: removed.length }, at);
     }

@@ -909,6 +909,68 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     }
   });
 
+  /**
+   * An export filling a SendGrid date field that the mapper lets through whatever it holds, so
+   * the sandbox refuses the one bad value inside an accepted job (an `errored` job).
+   */
+  const exportWithOneBadDate = async () => {
+    const field = sandbox.state.createField('since', 'Date');
+    scenario.destination = { ...smallLimits, isValidDate: () => true };
+    for (const profile of members.profiles) profile.attributes.city = '2024-01-15';
+    members.profiles[60]!.attributes.city = 'someday';
+    const { export: saved } = await service.add(admin, {
+      name: 'With a date',
+      connectionId: CONNECTION,
+      listId,
+      mapping: { email: 'email', customFields: { since: 'city' } },
+      segmentIds: [SEGMENT],
+    });
+    exportId = saved.id;
+    return field;
+  };
+
+  it('fails the contacts SendGrid refused inside an accepted job, naming why, and delivers the rest', async () => {
+    await exportWithOneBadDate();
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'partially_succeeded', counts: { sent: 230, failed: 1 } });
+    const problems = await service.runProblems(admin, run.id);
+    expect(problems.filter((p) => p.severity === 'failed')).toMatchObject([
+      {
+        source: 'job',
+        code: 'destination_failed',
+        email: 'person.60@example.com',
+        profile_key: 'customer-60',
+        reason: expect.stringMatching(/^SendGrid refused the contact: .*since/) as unknown,
+      },
+    ]);
+    expect(await list()).toHaveLength(229);
+    expect(await ledger.ledgerSize(exportId)).toBe(229);
+    // Not in the ledger: the next run tries it again (and only it).
+    expect((await runOnce()).counts).toMatchObject({ sent: 1, failed: 1 });
+  });
+
+  it('takes none of a job as delivered when SendGrid refused contacts without naming them', async () => {
+    await exportWithOneBadDate();
+    // SendGrid's job says it refused a contact, but not which one.
+    scenario.fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (!/\/v3\/marketing\/contacts\/imports\//.test(urlOf(input))) return response;
+      const body = (await response.json()) as { results?: { errors_url?: string } };
+      delete body.results?.errors_url;
+      return new Response(JSON.stringify(body), { status: response.status });
+    };
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'partially_succeeded', counts: { sent: 230, failed: 0 } });
+    expect(run.error).toMatch(
+      /^SendGrid's job \S+ refused 1 of its 50 contacts without naming them: none of them is taken as delivered, and the next run sends them again$/,
+    );
+    expect(await ledger.ledgerSize(exportId)).toBe(180);
+    // The next run sends that request's contacts again; SendGrid names the bad one this time.
+    scenario.fetch = undefined;
+    expect((await runOnce()).counts).toMatchObject({ sent: 50, failed: 1 });
+    expect(await ledger.ledgerSize(exportId)).toBe(229);
+  });
+
   it('previews a run without writing anything', async () => {
     members.profiles.push({ profileId: 'prf_x_bad', key: 'bad', attributes: { email: 'nope' } });
     const before = putCount();

@@ -493,7 +493,7 @@ export class RunExecution {
     if (state.status === 'failed') {
       const message = `SendGrid's job ${batch.job_id} failed: ${state.message ?? 'no reason given'}`;
       for (const [email] of await readContacts()) reasons.set(email, message);
-    } else if (state.status === 'errored' && state.errorsUrl) {
+    } else if (state.errorsUrl && (state.status === 'errored' || state.counts.errored > 0)) {
       const url = state.errorsUrl;
       const problems = await this.withRetries('reading the job errors', () =>
         this.opened.session.jobProblems(url),

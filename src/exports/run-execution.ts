@@ -490,6 +490,7 @@ export class RunExecution {
         ...string[],
       ][]);
     const reasons = new Map<string, string>();
+    let unreadable: string | undefined;
     if (state.status === 'failed') {
       const message = `SendGrid's job ${batch.job_id} failed: ${state.message ?? 'no reason given'}`;
       for (const [email] of await readContacts()) reasons.set(email, message);
@@ -497,7 +498,13 @@ export class RunExecution {
       const url = state.errorsUrl;
       const problems = await this.withRetries('reading the job errors', () =>
         this.opened.session.jobProblems(url),
-      );
+      ).catch((error: unknown) => {
+        // An errors file that cannot be read (an expired link, say) names nobody: the job's
+        // refused contacts are then unnamed (below), and none of its contacts taken as done.
+        if (!(error instanceof DestinationError) || error.retryable) throw error;
+        unreadable = error.message;
+        return [];
+      });
       const inBatch = new Set((await readContacts()).map(([email]) => email));
       for (const p of problems)
         if (inBatch.has(p.email))
@@ -531,6 +538,7 @@ export class RunExecution {
             counts,
             jobFailed,
             unnamed,
+            unreadable,
             reasons,
             contacts,
             at,
@@ -552,13 +560,15 @@ export class RunExecution {
       jobFailed: string | null;
       /** How many contacts SendGrid said it refused without naming them. */
       unnamed: number;
+      /** Why the job's errors file could not be read, if it could not. */
+      unreadable: string | undefined;
       /** Refused contacts: email to reason. */
       reasons: ReadonlyMap<string, string>;
       contacts: readonly [string, ...string[]][];
       at: string;
     },
   ): Promise<void> {
-    const { batch, counts, jobFailed, unnamed, reasons, contacts, at } = settled;
+    const { batch, counts, jobFailed, unnamed, unreadable, reasons, contacts, at } = settled;
     const { exportId } = this.settings;
     const upsert = batch.kind === 'upsert';
     if (jobFailed !== null) {
@@ -570,7 +580,7 @@ export class RunExecution {
     // ledger stays as it was, so the next run sends (or removes) them all again.
     if (unnamed > 0) {
       await runs.update(this.runId, {
-        error: `SendGrid's job ${batch.job_id} refused ${unnamed} of its ${batch.contact_count} contacts without naming them: none of them is taken as ${upsert ? 'delivered' : 'removed'}, and the next run ${upsert ? 'sends' : 'removes'} them again`,
+        error: `SendGrid's job ${batch.job_id} refused ${unnamed} of its ${batch.contact_count} contacts without naming them${unreadable ? ` (${unreadable})` : ''}: none of them is taken as ${upsert ? 'delivered' : 'removed'}, and the next run ${upsert ? 'sends' : 'removes'} them again`,
       });
     }
     if (reasons.size > 0) {

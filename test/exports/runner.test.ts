@@ -971,6 +971,20 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await ledger.ledgerSize(exportId)).toBe(229);
   });
 
+  it("treats a job's errors file it cannot read as naming nobody, and says why", async () => {
+    await exportWithOneBadDate();
+    scenario.fetch = async (input, init) =>
+      urlOf(input).includes('/errors.csv')
+        ? new Response('AccessDenied', { status: 403 })
+        : fetch(input, init);
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'partially_succeeded', counts: { sent: 230 } });
+    expect(run.error).toMatch(
+      /refused 1 of its 50 contacts without naming them \(reading the job errors file failed: the link was refused with HTTP 403\): none of them is taken as delivered/,
+    );
+    expect(await ledger.ledgerSize(exportId)).toBe(180);
+  });
+
   it('previews a run without writing anything', async () => {
     members.profiles.push({ profileId: 'prf_x_bad', key: 'bad', attributes: { email: 'nope' } });
     const before = putCount();

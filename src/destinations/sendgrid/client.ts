@@ -83,25 +83,55 @@ export class SendGridClient {
     return { status: response.status, body };
   }
 
-  /** Fetches an absolute URL SendGrid handed out (an errors file), with the same auth. */
+  /**
+   * Fetches an absolute URL SendGrid handed out (an errors file). The key goes along only to the
+   * API's own origin: such files are usually served from storage elsewhere through a signed link,
+   * which must not receive the key (and refuses a request carrying a second credential). A
+   * refusal there is the link's (expired, say), not the key's: it is not read as one.
+   */
   async download(url: string, what: string): Promise<string> {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      throw new DestinationError(`SendGrid gave an address for ${what} that is not a URL`, {
+        reason: 'protocol',
+      });
+    }
+    if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+      throw new DestinationError(`SendGrid gave a ${target.protocol} address for ${what}`, {
+        reason: 'protocol',
+      });
+    }
+    const ownOrigin = target.origin === new URL(this.baseUrl).origin;
     let response: Response;
     try {
-      response = await this.fetchImpl(url, {
-        headers: { authorization: `Bearer ${this.settings.apiKey}` },
+      response = await this.fetchImpl(target, {
+        headers: ownOrigin ? { authorization: `Bearer ${this.settings.apiKey}` } : {},
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
       throw errorForNetwork(error, what);
     }
-    const text = await response.text();
-    if (!response.ok) {
-      throw errorForStatus(response.status, parseJson(text), {
-        what,
-        resetAt: resetTime(response.headers),
-      });
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw errorForNetwork(error, what);
     }
-    return text;
+    if (response.ok) return text;
+    const failure = errorForStatus(response.status, parseJson(text), {
+      what,
+      resetAt: resetTime(response.headers),
+    });
+    if (!failure.refusesKey) throw failure;
+    throw new DestinationError(
+      `${what} failed: the link was refused with HTTP ${response.status}`,
+      {
+        reason: 'protocol',
+        status: response.status,
+      },
+    );
   }
 }
 

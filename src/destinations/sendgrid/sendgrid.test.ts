@@ -118,6 +118,47 @@ describe('SendGrid destination against the sandbox', () => {
     expect((error as DestinationError).details[0]?.field).toMatch(/^contacts\[0\]\.first_name/);
   });
 
+  it("reads a job's errors file, sending the key to SendGrid's own address only", async () => {
+    const seen: { url: string; authorization: string | null }[] = [];
+    const spying = (answer: (url: URL) => Response | Promise<Response>) =>
+      sendgridDestination.open(
+        { apiKey: 'SG.sandbox', baseUrl: sandbox.url },
+        {
+          fetch: (input, init) => {
+            const url = new URL(input instanceof Request ? input.url : input);
+            seen.push({
+              url: url.href,
+              authorization: new Headers(init?.headers).get('authorization'),
+            });
+            return Promise.resolve(answer(url));
+          },
+        },
+      );
+    const csv = () => new Response('email,error\nbad@example.com,invalid date\n');
+    // A signed link to storage elsewhere: fetched without the key.
+    await expect(
+      spying(csv).jobProblems('https://files.example.net/errors.csv?signature=abc'),
+    ).resolves.toEqual([{ email: 'bad@example.com', message: 'invalid date' }]);
+    expect(seen.at(-1)).toEqual({
+      url: 'https://files.example.net/errors.csv?signature=abc',
+      authorization: null,
+    });
+    // On SendGrid's own address (as the sandbox serves it), with the key.
+    await spying(csv).jobProblems(`${sandbox.url}/__sandbox/imports/x/errors.csv`);
+    expect(seen.at(-1)?.authorization).toBe('Bearer SG.sandbox');
+    // A link refused (expired) is not the key refused; a link that is not http(s) is not fetched.
+    const refused = await spying(() => new Response('AccessDenied', { status: 403 }))
+      .jobProblems('https://files.example.net/errors.csv')
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(DestinationError);
+    expect(refused).toMatchObject({ reason: 'protocol', refusesKey: false, retryable: false });
+    const count = seen.length;
+    await expect(spying(csv).jobProblems('file:///etc/passwd')).rejects.toMatchObject({
+      reason: 'protocol',
+    });
+    expect(seen).toHaveLength(count);
+  });
+
   it('counts the request envelope exactly', () => {
     const encoded = [
       sendgridDestination.encodeContact({ email: 'a@x.com', fields: {}, customFields: {} }),

@@ -33,12 +33,39 @@ const apiKeySchema = z
     message: 'the API key cannot contain spaces or line breaks: give the key alone',
   });
 
+/**
+ * Where the destination's API is: an http(s) URL without credentials, query or fragment (a
+ * connection shows its base URL to everyone who may use it, and paths are appended to it).
+ * SendGrid's own hosts only over https: the key goes in every request's headers.
+ */
+const baseUrlSchema = z
+  .url({ protocol: /^https?$/, message: 'expected an http(s) URL' })
+  .superRefine((value, ctx) => {
+    const url = new URL(value);
+    if (url.username || url.password) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'the URL cannot carry a user name or password: give the API key instead',
+      });
+    }
+    if (url.search || url.hash) {
+      ctx.addIssue({ code: 'custom', message: 'the URL cannot have a query or a fragment' });
+    }
+    const host = url.hostname.toLowerCase();
+    if (url.protocol === 'http:' && (host === 'sendgrid.com' || host.endsWith('.sendgrid.com'))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `the SendGrid API is reached over https only: https://${url.host}`,
+      });
+    }
+  });
+
 /** What an administrator gives to connect an account. */
 export const newConnectionSchema = z.object({
   type: z.string().default('sendgrid'),
   name: displayName(100),
   apiKey: apiKeySchema,
-  baseUrl: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
+  baseUrl: baseUrlSchema.optional(),
   sharing: z.enum(sharingModes).default('admins'),
   profileLimit: profileLimitSchema.default(DEFAULT_PROFILE_LIMIT),
   acceptPrivacy: z.literal(true, {
@@ -52,7 +79,7 @@ export type NewConnection = z.input<typeof newConnectionSchema>;
 export const connectionUpdateSchema = z.object({
   name: displayName(100).optional(),
   apiKey: apiKeySchema.optional(),
-  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  baseUrl: baseUrlSchema.optional(),
   sharing: z.enum(sharingModes).optional(),
   profileLimit: profileLimitSchema.optional(),
 });

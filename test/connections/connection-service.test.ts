@@ -138,6 +138,24 @@ describeEachDatabase('connection service', (get) => {
     expect(await service.list(admin)).toEqual([]);
   });
 
+  it('refuses base URLs that would show a password, lose paths or send the key in clear', async () => {
+    const refusals: [string, RegExp][] = [
+      ['ftp://api.sendgrid.com', /baseUrl: expected an http\(s\) URL/],
+      ['https://user:secret@api.sendgrid.com', /baseUrl: the URL cannot carry a user name/],
+      ['https://api.sendgrid.com/?key=1', /baseUrl: the URL cannot have a query or a fragment/],
+      [
+        'http://api.eu.sendgrid.com',
+        /baseUrl: the SendGrid API is reached over https only: https:\/\/api\.eu/,
+      ],
+    ];
+    for (const [baseUrl, message] of refusals) {
+      const refused = add({ baseUrl });
+      await expect(refused).rejects.toThrow(message);
+      await expect(refused).rejects.not.toThrow(/secret/);
+    }
+    expect(await service.list(admin)).toEqual([]);
+  });
+
   it('waits out a rate limit while connecting, instead of failing at once', async () => {
     // One call a second per endpoint: the second check within the window gets a 429 first.
     const strict = await startSandbox({

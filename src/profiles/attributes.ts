@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isCalendarDate } from '../shared/calendar.js';
 
 /**
  * The attribute catalog's types and the rules for reading raw values (CSV cells, JSON Lines
@@ -105,9 +106,7 @@ export function parseDate(text: string): string | undefined {
   const year = Number(y);
   const month = Number(mo);
   const day = Number(d);
-  const calendar = new Date(Date.UTC(year, month - 1, day));
-  // Date.UTC rolls 2024-02-30 over to March: a rolled date is not the date that was written.
-  if (calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) return undefined;
+  if (!isCalendarDate(year, month, day)) return undefined;
   if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return undefined;
   const offset =
     zone === 'Z' ? 'Z' : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone;

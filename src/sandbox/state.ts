@@ -1,5 +1,6 @@
 import { randomUUID, randomFillSync } from 'node:crypto';
 import type { ContactFields, CustomValues, UpsertRequest } from './contacts.js';
+import { isCalendarDateText } from '../shared/calendar.js';
 
 /**
  * The sandbox's account: contacts, lists, custom field definitions and import jobs, held in
@@ -447,7 +448,9 @@ export class SandboxState {
         return { field: `custom_fields.${id}`, message: `custom field ID ${id} does not exist` };
       }
       const text = String(value);
-      if (definition.field_type === 'Number' && !NUMERIC.test(text)) {
+      // A JSON number is a number, however it is written (`1e-7` included); text must be digits.
+      const isNumber = typeof value === 'number' ? Number.isFinite(value) : NUMERIC.test(text);
+      if (definition.field_type === 'Number' && !isNumber) {
         return {
           field: `custom_fields.${id}`,
           message: `custom field ${definition.name} expects a number, got ${JSON.stringify(value)}`,
@@ -455,7 +458,7 @@ export class SandboxState {
       }
       if (
         definition.field_type === 'Date' &&
-        (!DATE.test(text) || Number.isNaN(Date.parse(text)))
+        (!DATE.test(text) || Number.isNaN(Date.parse(text)) || !isCalendarDateText(text))
       ) {
         return {
           field: `custom_fields.${id}`,

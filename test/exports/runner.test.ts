@@ -971,6 +971,29 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await ledger.ledgerSize(exportId)).toBe(229);
   });
 
+  it('delivers very small and very large numbers to a number field', async () => {
+    sandbox.state.createField('score', 'Number');
+    members.profiles[1]!.attributes.spend = 1e-7;
+    members.profiles[2]!.attributes.spend = 1e21;
+    const { export: saved } = await service.add(admin, {
+      name: 'With a score',
+      connectionId: CONNECTION,
+      listId,
+      mapping: { email: 'email', customFields: { score: 'spend' } },
+      segmentIds: [SEGMENT],
+    });
+    exportId = saved.id;
+    expect(await runOnce()).toMatchObject({ status: 'succeeded', counts: { failed: 0 } });
+    sandbox.runPendingJobs();
+    const response = await fetch(`${sandbox.url}/__sandbox/lists/${listId}/contacts`);
+    const { contacts } = (await response.json()) as {
+      contacts: { email: string; custom_fields?: Record<string, unknown> }[];
+    };
+    const score = (email: string) => contacts.find((c) => c.email === email)?.custom_fields;
+    expect(score('person.1@example.com')).toEqual({ score: 1e-7 });
+    expect(score('person.2@example.com')).toEqual({ score: 1e21 });
+  });
+
   it("treats a job's errors file it cannot read as naming nobody, and says why", async () => {
     await exportWithOneBadDate();
     scenario.fetch = async (input, init) =>

@@ -3,7 +3,7 @@ import { contractCheckedFetch } from '../../../test/helpers/openapi.js';
 import { startSandbox, type Sandbox } from '../../sandbox/index.js';
 import { DestinationError } from '../../shared/errors.js';
 import type { DestinationSession } from '../destination.js';
-import { sendgridDestination } from './sendgrid.js';
+import { isValidSendGridDate, plainDecimal, sendgridDestination } from './sendgrid.js';
 
 // Every request this client sends, and every answer it gets, is checked against SendGrid's
 // official OpenAPI documents.
@@ -188,5 +188,45 @@ describe('SendGrid contact encoding', () => {
     expect(
       sendgridDestination.encodeContact({ email: 'x@y.co', fields: {}, customFields: {} }),
     ).toBe('{"email":"x@y.co"}');
+  });
+
+  it('writes numbers in plain digits, never in exponent form', () => {
+    const cases: [number, string][] = [
+      [0, '0'],
+      [12.5, '12.5'],
+      [-3, '-3'],
+      [1e-7, '0.0000001'],
+      [-1.5e-7, '-0.00000015'],
+      [1e21, '1000000000000000000000'],
+      [-2.5e25, '-25000000000000000000000000'],
+      [1.2345e22, '12345000000000000000000'],
+    ];
+    for (const [value, text] of cases) {
+      expect(plainDecimal(value)).toBe(text);
+      expect(Number(text)).toBe(value);
+    }
+    expect(
+      sendgridDestination.encodeContact({
+        email: 'x@y.co',
+        fields: {},
+        customFields: { w1: 1e-7, w2: 1e21 },
+      }),
+    ).toBe('{"email":"x@y.co","custom_fields":{"w1":0.0000001,"w2":1000000000000000000000}}');
+  });
+
+  it('takes dates in the forms SendGrid knows, and only days that exist', () => {
+    for (const date of ['2024-02-29', '2024-02-29T10:30:00Z', '02/29/2024', '12/31/1999']) {
+      expect(isValidSendGridDate(date)).toBe(true);
+    }
+    for (const date of [
+      '2023-02-29',
+      '2024-02-30',
+      '02/30/2024',
+      '13/01/2024',
+      '2024-13-01',
+      '29.02.2024',
+    ]) {
+      expect(isValidSendGridDate(date)).toBe(false);
+    }
   });
 });

@@ -12,6 +12,7 @@ import type {
 } from '../destination.js';
 import { SendGridClient, type SendGridSettings } from './client.js';
 import { missingScopes } from './scopes.js';
+import { isCalendarDateText } from '../../shared/calendar.js';
 
 export const SENDGRID_BASE_URL = 'https://api.sendgrid.com';
 
@@ -91,7 +92,26 @@ const DATE_FORM =
 
 /** Whether SendGrid's date fields take `text` (a form it knows, and a real date). */
 export function isValidSendGridDate(text: string): boolean {
-  return DATE_FORM.test(text) && !Number.isNaN(Date.parse(text));
+  return DATE_FORM.test(text) && !Number.isNaN(Date.parse(text)) && isCalendarDateText(text);
+}
+
+/**
+ * A number as plain decimal digits, never in exponent form (`1e-7`, `1e+21`, as JavaScript
+ * writes very small and very large numbers): valid JSON either way, but the plain form is the
+ * one every parser of a number field reads alike.
+ */
+export function plainDecimal(value: number): string {
+  const text = String(value);
+  const e = text.indexOf('e');
+  if (e < 0) return text;
+  const sign = text.startsWith('-') ? '-' : '';
+  const [whole = '', fraction = ''] = text.slice(sign.length, e).split('.');
+  const digits = whole + fraction;
+  // Where the decimal point falls within `digits`.
+  const point = whole.length + Number(text.slice(e + 1));
+  if (point <= 0) return `${sign}0.${'0'.repeat(-point)}${digits}`;
+  if (point >= digits.length) return `${sign}${digits}${'0'.repeat(point - digits.length)}`;
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
 /** A contact's wire form, written out directly: this runs once per contact, a million times. */
@@ -102,7 +122,9 @@ function encodeContact(contact: DestinationContact): string {
   }
   let custom = '';
   for (const id in contact.customFields) {
-    custom += `${custom ? ',' : ''}${JSON.stringify(id)}:${JSON.stringify(contact.customFields[id])}`;
+    const value = contact.customFields[id];
+    const encoded = typeof value === 'number' ? plainDecimal(value) : JSON.stringify(value);
+    custom += `${custom ? ',' : ''}${JSON.stringify(id)}:${encoded}`;
   }
   return custom ? `${json},"custom_fields":{${custom}}}` : `${json}}`;
 }

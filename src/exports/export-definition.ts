@@ -77,6 +77,9 @@ export const exportInputSchema = z
 export type ExportInput = z.input<typeof exportInputSchema>;
 
 /** An edit: any subset of the definition. */
+/** A copy's name, when given (else one is made from the original's). */
+export const exportDuplicateSchema = z.object({ name: displayName(MAX_EXPORT_NAME).optional() });
+
 export const exportEditSchema = z.object({
   name: displayName(MAX_EXPORT_NAME).optional(),
   connectionId: z.string().min(1).optional(),

@@ -13,6 +13,7 @@ import { retryingBriefly } from '../shared/brief-retry.js';
 import { parseInput } from '../shared/validation.js';
 import type { ContactMapping } from './contact-mapping.js';
 import {
+  exportDuplicateSchema,
   exportEditSchema,
   exportInputSchema,
   MAX_EXPORT_NAME,
@@ -260,7 +261,8 @@ export class ExportService {
   async duplicate(actor: Actor, id: string, name?: string): Promise<ExportView> {
     assertCan(actor, 'exports.manage', 'define exports');
     const source = await this.record(id);
-    const copyName = name ?? (await this.freeCopyName(source.name));
+    const given = parseInput(exportDuplicateSchema, { name }, 'export').name;
+    const copyName = given ?? (await this.freeCopyName(source.name));
     if (await this.deps.exports.findByName(copyName)) {
       throw new ConflictError(`an export named "${copyName}" already exists`, 'export_name_taken');
     }

@@ -40,8 +40,10 @@ function lowerFirst(text: string): string {
 }
 
 // Control characters (line breaks, tabs, terminal escape sequences) in a name would break the
-// one-row-per-line listings and could recolour or clear a terminal that prints them.
-const CONTROL_CHARACTER = /\p{Cc}/u;
+// one-row-per-line listings and could recolour or clear a terminal that prints them; Unicode's
+// line and paragraph separators break lines too, and its direction overrides make a name read
+// as another (U+202A-U+202E, U+2066-U+2069).
+const CONTROL_CHARACTER = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
 
 /**
  * A display name (a connection, an export, a segment, a new list): trimmed, not empty, at most

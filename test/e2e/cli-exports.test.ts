@@ -388,6 +388,17 @@ describe('exports from the CLI, end to end', () => {
       );
     }
     expect(names).toEqual([`${'L'.repeat(93)} (copy)`, `${'L'.repeat(91)} (copy 2)`]);
+    // A name given is checked as `exports add` checks one.
+    for (const [name, message] of [
+      ['s'.repeat(101), /name: expected a name of at most 100 characters/],
+      ['tab\there', /name: a name cannot contain line breaks/],
+      ['line\u2028separator', /name: a name cannot contain line breaks/],
+      ['', /name: a name is required/],
+    ] as const) {
+      const refused = await cli(['exports', 'duplicate', original.id, '--name', name]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(message);
+    }
   }, 180_000);
 
   it('exits 1 with the reason when the key was revoked, which preview tells, as a deleted list', async () => {

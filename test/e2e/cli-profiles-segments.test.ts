@@ -133,6 +133,34 @@ describe('segsync profiles, segments and demo-data', { timeout: 120_000 }, () =>
     expect(invalid.code).toBe(2);
     expect(invalid.stderr).toMatch(/all\[1\]\.any\[0\]\.value: expected a number/);
 
+    // Edited: a new name and rule; the members stay as last refreshed until the next refresh.
+    const edited = await run([
+      'segments',
+      'edit',
+      otherId,
+      '--name',
+      'Very big spenders',
+      '--rule',
+      '{"any":[{"attribute":"total_spend","operator":"greater_than","value":100000}]}',
+      '--json',
+    ]);
+    expect(edited.code).toBe(0);
+    expect(JSON.parse(edited.stdout)).toMatchObject({
+      id: otherId,
+      name: 'Very big spenders',
+      rule: { any: [{ value: 100000 }] },
+    });
+    const taken = await run(['segments', 'edit', otherId, '--name', 'Spain subscribers']);
+    expect(taken.code).toBe(5);
+    const selfReference = await run([
+      'segments',
+      'edit',
+      otherId,
+      '--rule',
+      JSON.stringify({ segment: otherId }),
+    ]);
+    expect(selfReference.code).toBe(2);
+
     const deleted = await run(['segments', 'delete', otherId]);
     expect(deleted.code).toBe(0);
     const missing = await run(['segments', 'show', otherId]);

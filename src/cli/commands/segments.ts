@@ -55,6 +55,34 @@ export function registerSegmentCommands(program: Command, ctx: CliContext): void
     );
 
   segments
+    .command('edit')
+    .description(
+      "change a segment's name, description or rule (its members stay as last refreshed until the next refresh)",
+    )
+    .argument('<id>', 'the segment id (seg_...)')
+    .option('--name <name>', 'a new unique name')
+    .option('--rule <json|@file>', 'a new rule as JSON, or @FILE to read it from a file')
+    .option('--description <text>', 'a new description')
+    .option('--json', 'print the segment as JSON')
+    .action(
+      async (
+        id: string,
+        options: { name?: string; rule?: string; description?: string; json?: boolean },
+      ) => {
+        const rule = options.rule === undefined ? undefined : readRule(ctx, options.rule);
+        const segment = await ctx.withApp((app) =>
+          app.segments.update(id, {
+            ...(options.name === undefined ? {} : { name: options.name }),
+            ...(options.description === undefined ? {} : { description: options.description }),
+            ...(rule === undefined ? {} : { rule }),
+          }),
+        );
+        if (options.json) ctx.printJson(segmentJson(segment));
+        else ctx.print(segment.id);
+      },
+    );
+
+  segments
     .command('list')
     .description('list the segments with their last refresh')
     .option('--json', 'print the segments as a JSON array')

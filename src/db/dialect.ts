@@ -140,9 +140,24 @@ export function jsonNullsOnlyDifference(
     : sql`(${merged} = jsonb_strip_nulls(${column}))`;
 }
 
-/** The JSON document in `column` as text, for plain-text search inside it. */
+/**
+ * The JSON document in `column` as text: a quick test before jsonValueTexts, as a value's text
+ * is in it as written, unless it has a character JSON escapes (quotes, backslashes, controls).
+ */
 export function jsonDocumentText(dialect: SqlDialect, column: string): RawBuilder<string> {
   return dialect === 'sqlite' ? sql`${sql.ref(column)}` : sql`(${sql.ref(column)})::text`;
+}
+
+/**
+ * The values of the JSON object in `column` (not its names) as a table with one text column
+ * `t`: strings as they are, numbers in digits, booleans as `true`/`false`.
+ */
+export function jsonValueTexts(dialect: SqlDialect, column: string): RawBuilder<unknown> {
+  const ref = sql.ref(column);
+  return dialect === 'sqlite'
+    ? sql`(select case when type in ('true', 'false') then type else cast(value as text) end as t
+        from json_each(${ref}))`
+    : sql`(select value as t from jsonb_each_text(${ref}))`;
 }
 
 /** Whether a driver error is a unique-constraint violation (SQLite or PostgreSQL). */

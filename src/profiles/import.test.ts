@@ -376,9 +376,21 @@ for (const worker of [false, true])
     });
 
     it('finds profiles by text in the key or any value', async () => {
-      await load('email,city\nana@x.com,Madrid\nbob@y.com,León\n');
-      expect((await service.search('MADR')).map((p) => p.key)).toEqual(['ana@x.com']);
-      expect((await service.search('@y.com')).map((p) => p.key)).toEqual(['bob@y.com']);
+      await load(
+        'email,city,loyalty_tier,spend,vip\nana@x.com,Madrid,,12.5,yes\nbob@y.com,León,"gold ""plus""",,no\n',
+      );
+      const keys = async (text: string) => (await service.search(text)).map((p) => p.key);
+      expect(await keys('MADR')).toEqual(['ana@x.com']);
+      expect(await keys('@y.com')).toEqual(['bob@y.com']);
+      expect(await keys('león')).toEqual(['bob@y.com']);
+      // Values only: not attribute names, nor the JSON around them.
+      for (const text of ['loyalty', 'city', ':', ',', '_', '{']) {
+        expect(await keys(text)).toEqual([]);
+      }
+      // Numbers and booleans as they read; characters JSON escapes, as they are.
+      expect(await keys('12.5')).toEqual(['ana@x.com']);
+      expect(await keys('true')).toEqual(['ana@x.com']);
+      expect(await keys('"plus"')).toEqual(['bob@y.com']);
       await expect(service.get('nobody@x.com')).rejects.toThrow(
         /profile nobody@x.com was not found/,
       );

@@ -5,6 +5,7 @@ import {
   jsonDocumentChanged,
   jsonDocumentText,
   jsonNullsOnlyDifference,
+  jsonValueTexts,
   lowerAscii,
   mergeJsonDocuments,
   textContains,
@@ -208,8 +209,15 @@ export class ProfileStore {
     const dialect = dialectOf(this.db);
     const needle = asciiLowerCase(text);
     const inKey = textContains(dialect, sql.ref('key'), sql`${needle}`);
+    // In a value, not in an attribute's name nor in the JSON around them. Most documents are
+    // ruled out on their whole text first, where the needle is written as it is in JSON.
+    const value = lowerAscii(dialect, sql.ref('v.t'));
+    const inValue = sql<boolean>`exists (select 1 from ${jsonValueTexts(dialect, 'attributes')} as v
+      where ${textContains(dialect, value, sql`${needle}`)})`;
     const document = lowerAscii(dialect, jsonDocumentText(dialect, 'attributes'));
-    const inAttributes = textContains(dialect, document, sql`${needle}`);
+    const inAttributes = /["\\\p{Cc}]/u.test(needle)
+      ? inValue
+      : sql<boolean>`(${textContains(dialect, document, sql`${needle}`)} and ${inValue})`;
     const rows = await this.db
       .selectFrom('profiles')
       .selectAll()

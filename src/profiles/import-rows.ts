@@ -75,8 +75,13 @@ export class RowEncoder {
   accepted = 0;
   rejected = 0;
   readonly errors: ImportRowError[] = [];
-  /** Attributes this import adds to the catalog, in the order it decided them. */
+  /**
+   * Attributes this import adds to the catalog, in the order its accepted rows first gave them
+   * a value: a rejected row adds none, though its values were typed (and the types kept).
+   */
   readonly added: Attribute[] = [];
+  /** Attributes typed by this import that no accepted row has given a value yet. */
+  private readonly unconfirmed = new Map<string, Attribute>();
   // Documents by normalised key, in first-seen order (a repeated key keeps its place), and the
   // number of rows of the keys that repeated.
   private batch = new Map<string, string>();
@@ -120,8 +125,17 @@ export class RowEncoder {
   private define(name: string, type: AttributeType, isKey: boolean): AttributeType {
     const attribute = { name, type, isKey };
     this.catalog.set(name, attribute);
-    this.added.push(attribute);
+    if (isKey) this.added.push(attribute);
+    else this.unconfirmed.set(name, attribute);
     return type;
+  }
+
+  /** An accepted row gave `name` a value: if this import typed it, the catalog gets it. */
+  private confirm(name: string): void {
+    const attribute = this.unconfirmed.get(name);
+    if (!attribute) return;
+    this.unconfirmed.delete(name);
+    this.added.push(attribute);
   }
 
   private async csv(records: AsyncIterable<CsvRecord[]>): Promise<void> {
@@ -142,7 +156,7 @@ export class RowEncoder {
     const types: (AttributeType | undefined)[] = names.map((name, column) => {
       if (this.catalog.has(name) || this.declared[name]) return this.typeOf(name, () => 'string');
       const values: string[] = [];
-      for (const record of pending) {
+      for (const record of pending.slice(0, INFERENCE_SAMPLE)) {
         const text = record.fields[column]?.trim();
         if (text) values.push(text);
       }
@@ -188,8 +202,15 @@ export class RowEncoder {
           document += `${document.length > 1 ? ',' : ''}${member}${encoded}`;
         }
       }
-      if (problems) this.reject(record.line, problems.join('; '));
-      else this.accept(key, `${document}}`);
+      if (problems) {
+        this.reject(record.line, problems.join('; '));
+        return;
+      }
+      this.accept(key, `${document}}`);
+      if (this.unconfirmed.size === 0) return;
+      for (let column = 0; column < names.length; column++) {
+        if ((fields[column] as string).trim() !== '') this.confirm(names[column] as string);
+      }
     };
     await this.feed(pending, iterator, row);
   }
@@ -223,7 +244,7 @@ export class RowEncoder {
       pending.push(...next.value);
     }
     const samples = new Map<string, unknown[]>();
-    for (const record of pending) {
+    for (const record of pending.slice(0, INFERENCE_SAMPLE)) {
       if (!isPlainObject(record.value)) continue;
       for (const [name, value] of Object.entries(record.value)) {
         if (value === null || value === '' || this.catalog.has(name)) continue;
@@ -270,8 +291,15 @@ export class RowEncoder {
         if ('error' in result) (problems ??= []).push(`${name}: ${result.error}`);
         else if (result.value !== undefined) attributes[name] = result.value;
       }
-      if (problems) this.reject(record.line, problems.join('; '));
-      else this.accept(key, JSON.stringify(attributes));
+      if (problems) {
+        this.reject(record.line, problems.join('; '));
+        return;
+      }
+      this.accept(key, JSON.stringify(attributes));
+      if (this.unconfirmed.size === 0) return;
+      for (const [name, stored] of Object.entries(attributes)) {
+        if (stored !== null) this.confirm(name);
+      }
     };
     await this.feed(pending, iterator, row);
   }

@@ -234,6 +234,29 @@ for (const worker of [false, true])
       expect(await service.count()).toBe(1);
     });
 
+    it('adds to the catalog only attributes an accepted row gave a value', async () => {
+      const json = await load(
+        '{"email":"a@x.com","spend":10}\n{"email":"b@x.com","nested":{"x":1},"arr":[1]}\n',
+        { format: 'jsonl' },
+      );
+      expect(json).toMatchObject({ created: 1, rejected: 1 });
+      const csv = await load('email,spend,extra\nc@x.com,lots,kept out\n', {
+        schema: { spend: 'number' },
+      });
+      expect(csv).toMatchObject({ created: 0, rejected: 1 });
+      expect((await service.attributes()).map((a) => a.name).sort()).toEqual(['email', 'spend']);
+    });
+
+    it('infers types from the first 1,000 rows exactly, and holds later rows to them', async () => {
+      const rows = Array.from({ length: 1000 }, (_, i) => `p${i}@x.com,${i}`);
+      const late = Array.from({ length: 5 }, (_, i) => `late${i}@x.com,x${i}`);
+      const result = await load(`email,n\n${[...rows, ...late].join('\n')}\n`);
+      expect(result).toMatchObject({ created: 1000, rejected: 5 });
+      expect(result.errors[0]).toEqual({ line: 1002, message: 'n: expected a number, got "x0"' });
+      const types = Object.fromEntries((await service.attributes()).map((a) => [a.name, a.type]));
+      expect(types.n).toBe('number');
+    });
+
     it('streams many batches, merging repeated keys within and across batches', async () => {
       const rows = Array.from(
         { length: 3000 },

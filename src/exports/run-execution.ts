@@ -88,7 +88,12 @@ const BATCH_INDEX = /^contacts\[(\d+)\]/;
 // a long rate limit is not taken for dead.
 const HEARTBEAT_STEP_MS = 10_000;
 
-/** One execution of one run; holds what a run needs between its phases. */
+/**
+ * One execution of one run, between ExportRunner claiming it and ending it: settles what an
+ * earlier execution left acknowledged, checks the segments and the destination, plans and sends
+ * the members while their jobs are settled, and removes leavers in mirror mode. It holds what
+ * the run needs between those phases; what it throws says how the run ends.
+ */
 export class RunExecution {
   private settings!: RunSettings;
   private opened!: OpenedDestination;

@@ -151,6 +151,12 @@ export class SegmentStore {
     historyId: string,
   ): Promise<RefreshRecord> {
     const record = await this.db.transaction().execute(async (trx) => {
+      // Two refreshes of one segment at once take turns: on PostgreSQL the segment's row is
+      // locked first (else both delete the old members, and the second's inserts collide with
+      // the first's); SQLite takes one writer at a time anyway.
+      if (dialectOf(this.db) === 'postgres') {
+        await sql`select id from segments where id = ${id} for update`.execute(trx);
+      }
       const started = performance.now();
       await trx.deleteFrom('segment_members').where('segment_id', '=', id).execute();
       const inserted = await trx

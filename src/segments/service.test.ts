@@ -83,6 +83,17 @@ describeEachDatabase('segments', (get) => {
     });
   });
 
+  it('takes two refreshes of one segment at once in turn', async () => {
+    const segment = await segments.create({ name: 'Everyone', rule: everyone });
+    const results = await Promise.all([
+      segments.refresh(segment.id),
+      segments.refresh(segment.id),
+      segments.refreshAll(),
+    ]);
+    expect(results.flat().map((r) => r.count)).toEqual([6, 6, 6]);
+    expect(await segments.history(segment.id)).toHaveLength(3);
+  });
+
   it('leaves the planner statistics of the membership current after a refresh', async () => {
     const { db, dialect } = get();
     const segment = await segments.create({ name: 'Everyone with an email', rule: everyone });

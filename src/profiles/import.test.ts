@@ -257,6 +257,22 @@ for (const worker of [false, true])
       expect(types.n).toBe('number');
     });
 
+    it('counts a profile created once when two imports bring its new key at the same moment', async () => {
+      const keys = Array.from({ length: 600 }, (_, i) => `race${i}@x.com`);
+      const [first, second] = await Promise.all([
+        load(`email,tier\n${keys.map((k) => `${k},gold`).join('\n')}\n`),
+        load(`email,spend\n${keys.map((k, i) => `${k},${i}`).join('\n')}\n`),
+      ]);
+      expect(first.created + second.created).toBe(600);
+      expect(first.created + first.updated).toBe(600);
+      expect(second.created + second.updated).toBe(600);
+      expect(await service.count()).toBe(600);
+      expect((await service.get('race7@x.com')).attributes).toMatchObject({
+        tier: 'gold',
+        spend: 7,
+      });
+    });
+
     it('streams many batches, merging repeated keys within and across batches', async () => {
       const rows = Array.from(
         { length: 3000 },

@@ -98,6 +98,7 @@ export async function importProfiles(
     const before = await tx.count();
     const ids = new ProfileIdSource(clock);
     let written = 0;
+    let inserted: number | undefined;
     const write = async (batch: RowBatch): Promise<void> => {
       const rows: ProfileUpsert[] = new Array<ProfileUpsert>(batch.keys.length);
       for (let i = 0; i < rows.length; i++) {
@@ -108,8 +109,9 @@ export async function importProfiles(
           rows: batch.rows?.[i] ?? 1,
         };
       }
-      const changed = await tx.upsertMany(rows, now);
-      written += changed;
+      const counts = await tx.upsertMany(rows, now);
+      written += counts.written;
+      if (counts.created !== undefined) inserted = (inserted ?? 0) + counts.created;
     };
     const summary = await encodeSource(
       source,
@@ -120,8 +122,9 @@ export async function importProfiles(
     );
     await tx.addAttributes(summary.added, now);
     // `written` counts the file's rows whose profile was created or changed: of a new profile's
-    // rows, the first created it and the others (repeats merged into it) updated it.
-    const created = (await tx.count()) - before;
+    // rows, the first created it and the others (repeats merged into it) updated it. PostgreSQL
+    // says which profiles it inserted; SQLite, one writer at a time, by the count of profiles.
+    const created = inserted ?? (await tx.count()) - before;
     return {
       created,
       updated: written - created,

@@ -34,6 +34,12 @@ export interface ProfileUpsert {
   rows?: number;
 }
 
+/** What upsertMany wrote: file rows of the profiles written, and (PostgreSQL) those inserted. */
+export interface UpsertCounts {
+  written: number;
+  created?: number;
+}
+
 /** Reads a stored attributes document (text on SQLite, parsed jsonb on PostgreSQL). */
 export function parseAttributes(stored: unknown): Record<string, AttributeValue> {
   const document = (typeof stored === 'string' ? JSON.parse(stored) : stored) as Record<
@@ -113,12 +119,15 @@ export class ProfileStore {
    * `updated_at` becomes `now`, only when the merge changes one of its values, so `updated_at`
    * tells which profiles changed since a given time: re-importing values already stored leaves the
    * row unwritten. Returns the file rows (ProfileUpsert.rows) of the profiles it wrote, inserted
-   * or changed. Keys must be unique within one call. On SQLite this writes through the
+   * or changed, and on PostgreSQL how many profiles it inserted (another import may be inserting
+   * the same keys at the same moment, so counting the table before and after cannot tell; SQLite
+   * writes one transaction at a time, and leaves `created` to the caller). Keys must be unique
+   * within one call. On SQLite this writes through the
    * connection's own handle: call it inside withTransaction (as imports do), so no other query
    * can interleave with the bulk write.
    */
-  async upsertMany(rows: readonly ProfileUpsert[], now: string): Promise<number> {
-    if (rows.length === 0) return 0;
+  async upsertMany(rows: readonly ProfileUpsert[], now: string): Promise<UpsertCounts> {
+    if (rows.length === 0) return { written: 0 };
     if (this.sqlite) {
       // One prepared single-row statement run per row: on SQLite this is the fastest way in
       // (measured: a multi-row VALUES or json_each batch takes about twice as long per row).
@@ -130,7 +139,7 @@ export class ProfileStore {
           written += row.rows ?? 1;
         }
       }
-      return written;
+      return { written };
     }
     const params: unknown[] = [];
     for (const row of rows) {
@@ -143,17 +152,25 @@ export class ProfileStore {
       text = this.upsertQuery(rows.length, true).compile().sql;
       this.upsertText.set(rows.length, text);
     }
-    // PostgreSQL returns the rows it inserted or updated, not those the conflict's WHERE left.
-    const result = await this.db.executeQuery<{ key: string }>(CompiledQuery.raw(text, params));
-    if (!rows.some((row) => (row.rows ?? 1) > 1)) return result.rows.length;
+    // PostgreSQL returns the rows it inserted or updated, not those the conflict's WHERE left;
+    // a row it inserted has no xmax yet (one the conflict updated has this transaction's).
+    const result = await this.db.executeQuery<{ key: string; inserted: boolean }>(
+      CompiledQuery.raw(text, params),
+    );
+    const created = result.rows.filter((row) => row.inserted).length;
+    if (!rows.some((row) => (row.rows ?? 1) > 1)) return { written: result.rows.length, created };
     const fileRows = new Map(rows.map((row) => [row.key, row.rows ?? 1]));
-    return result.rows.reduce((sum, { key }) => sum + (fileRows.get(key) ?? 1), 0);
+    const written = result.rows.reduce((sum, { key }) => sum + (fileRows.get(key) ?? 1), 0);
+    return { written, created };
   }
 
   private readonly upsertText = new Map<number, string>();
   private sqliteUpsert: BetterSqlite3.Statement | undefined;
 
-  /** The upsert of `count` rows; `returning` the keys it wrote (PostgreSQL's multi-row form). */
+  /**
+   * The upsert of `count` rows; `returning` the keys it wrote and whether it inserted them
+   * (PostgreSQL's multi-row form).
+   */
   private upsertQuery(count: number, returning = false) {
     const dialect = dialectOf(this.db);
     const placeholder = { id: '', key: '', attributes: '', created_at: '', updated_at: '' };
@@ -180,7 +197,7 @@ export class ProfileStore {
             )
         );
       });
-    return returning ? query.returning('key') : query;
+    return returning ? query.returning(['key', sql<boolean>`(xmax = 0)`.as('inserted')]) : query;
   }
 
   async findByKey(key: string): Promise<Profile | undefined> {

@@ -500,7 +500,12 @@ export class ExportService {
     return toRunView(await this.runRow(runId));
   }
 
-  /** Cancels a run: a queued one at once, a running one after the request in flight. */
+  /**
+   * Cancels a run: a running one after the request in flight; a queued one at once, unless an
+   * execution that stopped (its process died) left requests SendGrid acknowledged: that one stays
+   * queued, cancel requested, until a worker (or followRun) settles them and ends it canceled,
+   * so its counts and the ledger still say what reached the list.
+   */
   async cancelRun(actor: Actor, runId: string): Promise<RunView> {
     assertCan(actor, 'exports.run', 'cancel runs');
     await this.runRow(runId);
@@ -509,7 +514,7 @@ export class ExportService {
       throw new ConflictError(`run ${runId} has already ended (${ended.status})`, 'run_ended');
     }
     const { status } = await this.runRow(runId);
-    if (status === 'queued') {
+    if (status === 'queued' && !(await this.deps.runs.hasUnsettledRequests(runId))) {
       const now = this.deps.clock.now().toISOString();
       await this.deps.runs.transition(runId, 'queued', 'canceled', {
         finished_at: now,

@@ -213,6 +213,18 @@ export class RunStore {
     return durations.reduce((sum, ms) => sum + ms, 0) / durations.length;
   }
 
+  /** Whether the run has requests SendGrid acknowledged whose jobs it has not settled. */
+  async hasUnsettledRequests(runId: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('run_batches')
+      .select('seq')
+      .where('run_id', '=', runId)
+      .where('status', '=', 'submitted')
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** What one batch carried, as JSON text (see migration 0006); `[]` once its run ended. */
   async batchContacts(runId: string, seq: number): Promise<string> {
     const row = await this.db

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ValidationError } from '../../shared/errors.js';
+import { followRun } from '../../exports/worker.js';
 import type { CliContext } from '../context.js';
 import { printRun, sentText } from './exports.js';
 
@@ -66,13 +67,19 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         // A run whose process died on this machine is queued again first, so it is canceled at
         // once rather than when a worker next picks it up.
         await app.exportWorker.recover();
-        const run = await app.exports.cancelRun(ctx.actor(), id);
+        let run = await app.exports.cancelRun(ctx.actor(), id);
+        // Still queued: its process died after SendGrid acknowledged requests. Those are settled
+        // here (or by the worker that picks the run up first) before it ends canceled.
+        const settled = run.status === 'queued';
+        if (settled) run = await followRun(app.exportWorker, id);
         printRun(ctx, run, flags.json);
         if (flags.json) return;
         ctx.print(
-          run.status === 'canceled'
-            ? `canceled at once, as no worker was running it (export ${run.export_id})`
-            : `cancel requested: the run of export ${run.export_id} stops after the request in flight, and ends canceled (\`segsync runs show ${run.id}\`)`,
+          settled
+            ? `canceled, after settling the requests SendGrid had acknowledged before its process stopped (export ${run.export_id})`
+            : run.status === 'canceled'
+              ? `canceled at once, as no worker was running it (export ${run.export_id})`
+              : `cancel requested: the run of export ${run.export_id} stops after the request in flight, and ends canceled (\`segsync runs show ${run.id}\`)`,
         );
       });
     });

@@ -350,7 +350,7 @@ describe('exports from the CLI, end to end', () => {
     expect(ended).toMatchObject({ id: run.id, status: 'canceled' });
     // The request SendGrid took before the kill is settled: the counts say what reached the
     // list (this list holds earlier tests' contacts: updated), and a next run sends the rest.
-    const { sent, created, updated } = ended.counts as Record<string, number>;
+    const { sent, created, updated } = ended.counts;
     expect(sent).toBeGreaterThan(0);
     expect(created! + updated!).toBe(sent);
     const preview = json<{ would_upsert: number; unchanged: number }>(

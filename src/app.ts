@@ -87,8 +87,16 @@ export async function createApp(options: AppOptions): Promise<App> {
     segmentUsers: (id) => exportStore.usersOfSegment(id),
   });
 
-  const box = new SecretBox(loadOrCreateMasterKey(config.masterKey, config.dataDir));
-  if (options.migrate ?? true) await checkMasterKey(meta, box, connectionStore);
+  let box: SecretBox;
+  try {
+    box = new SecretBox(loadOrCreateMasterKey(config.masterKey, config.dataDir));
+    if (options.migrate ?? true) await checkMasterKey(meta, box, connectionStore);
+  } catch (error) {
+    // Closed before the error is reported: PostgreSQL's idle connections would otherwise keep
+    // the process alive for their idle timeout (about ten seconds) after the message.
+    await database.close();
+    throw error;
+  }
   const connections = new ConnectionService({
     store: connectionStore,
     box,

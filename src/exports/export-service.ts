@@ -453,7 +453,7 @@ export class ExportService {
       const hint =
         active?.status === 'queued'
           ? `a worker (\`segsync worker\` or \`serve\`) executes it, \`exports run ${id} --wait\` resumes it here, \`segsync runs cancel ${active.id}\` cancels it`
-          : 'wait for it to end, or cancel it; a run whose worker stopped is resumed by the next `segsync worker` once its heartbeat is two minutes old';
+          : 'wait for it to end, or cancel it; a run whose process died on this machine is resumed at once by the next `segsync worker` or `exports run --wait`, one whose worker elsewhere stopped once its heartbeat is two minutes old';
       throw new ConflictError(`export ${id} already has ${what}: ${hint}`, 'run_in_progress');
     }
     return toRunView(run);

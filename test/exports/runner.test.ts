@@ -909,6 +909,18 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     }
   });
 
+  /** Saves an export of the segment filling these custom fields (name -> attribute): the test's. */
+  const useExportFilling = async (name: string, customFields: Record<string, string>) => {
+    const { export: saved } = await service.add(admin, {
+      name,
+      connectionId: CONNECTION,
+      listId,
+      mapping: { email: 'email', customFields },
+      segmentIds: [SEGMENT],
+    });
+    exportId = saved.id;
+  };
+
   /**
    * An export filling a SendGrid date field that the mapper lets through whatever it holds, so
    * the sandbox refuses the one bad value inside an accepted job (an `errored` job).
@@ -918,14 +930,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     scenario.destination = { ...smallLimits, isValidDate: () => true };
     for (const profile of members.profiles) profile.attributes.city = '2024-01-15';
     members.profiles[60]!.attributes.city = 'someday';
-    const { export: saved } = await service.add(admin, {
-      name: 'With a date',
-      connectionId: CONNECTION,
-      listId,
-      mapping: { email: 'email', customFields: { since: 'city' } },
-      segmentIds: [SEGMENT],
-    });
-    exportId = saved.id;
+    await useExportFilling('With a date', { since: 'city' });
     return field;
   };
 
@@ -975,14 +980,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     sandbox.state.createField('score', 'Number');
     members.profiles[1]!.attributes.spend = 1e-7;
     members.profiles[2]!.attributes.spend = 1e21;
-    const { export: saved } = await service.add(admin, {
-      name: 'With a score',
-      connectionId: CONNECTION,
-      listId,
-      mapping: { email: 'email', customFields: { score: 'spend' } },
-      segmentIds: [SEGMENT],
-    });
-    exportId = saved.id;
+    await useExportFilling('With a score', { score: 'spend' });
     expect(await runOnce()).toMatchObject({ status: 'succeeded', counts: { failed: 0 } });
     sandbox.runPendingJobs();
     const response = await fetch(`${sandbox.url}/__sandbox/lists/${listId}/contacts`);

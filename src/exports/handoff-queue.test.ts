@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HandoffQueue } from './handoff-queue.js';
+import { drain, HandoffQueue } from './handoff-queue.js';
 
 describe('HandoffQueue', () => {
   it('hands items over in order and ends when closed', async () => {
@@ -35,5 +35,24 @@ describe('HandoffQueue', () => {
     await expect(blocked).rejects.toThrow('SendGrid refused the key');
     await expect(queue.push(3)).rejects.toThrow('SendGrid refused the key');
     expect(await queue.take()).toBeUndefined();
+  });
+
+  it('drains a queue in order, and reports a failure to stop the producer', async () => {
+    const queue = new HandoffQueue<number>(2);
+    const seen: number[] = [];
+    const failures: unknown[] = [];
+    const done = drain(
+      queue,
+      (item) => {
+        if (item === 3) return Promise.reject(new Error('three'));
+        seen.push(item);
+        return Promise.resolve();
+      },
+      (error) => failures.push(error),
+    );
+    for (const item of [1, 2, 3]) await queue.push(item);
+    await expect(done).rejects.toThrow('three');
+    expect(seen).toEqual([1, 2]);
+    expect(failures).toHaveLength(1);
   });
 });

@@ -58,3 +58,27 @@ export class HandoffQueue<T> {
     wake?.();
   }
 }
+
+/**
+ * Consumes `queue` with `handle`, item after item, until it is closed and drained. A failure
+ * goes to `onFailure` (to stop the producer feeding the work) and rejects the returned promise,
+ * which the caller awaits later: meanwhile the rejection does not count as unhandled.
+ */
+export function drain<T>(
+  queue: HandoffQueue<T>,
+  handle: (item: T) => Promise<void>,
+  onFailure: (error: unknown) => void,
+): Promise<void> {
+  const done = (async () => {
+    try {
+      for (let item = await queue.take(); item !== undefined; item = await queue.take()) {
+        await handle(item);
+      }
+    } catch (error) {
+      onFailure(error);
+      throw error;
+    }
+  })();
+  done.catch(() => undefined);
+  return done;
+}

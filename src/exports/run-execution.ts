@@ -7,7 +7,7 @@ import { decideRetry, type RetryPolicy } from '../shared/retry-policy.js';
 import { Serial } from '../shared/serial.js';
 import type { ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
-import { HandoffQueue } from './handoff-queue.js';
+import { drain, HandoffQueue } from './handoff-queue.js';
 import type { LedgerStore } from './ledger-store.js';
 import { ledgerFingerprint } from './payload-hash.js';
 import { planRemovals } from './plan.js';
@@ -221,33 +221,14 @@ export class RunExecution {
     // One full request waits while another is in flight and a third fills: enough to keep the
     // sender busy, and each holds up to 6 MB, so no more.
     const queue = new HandoffQueue<RequestBuffer>(1);
-    const sender = (async () => {
-      try {
-        for (let request = await queue.take(); request; request = await queue.take()) {
-          await this.sendGroup(request);
-        }
-      } catch (error) {
-        queue.fail(error);
-        throw error;
-      }
-    })();
-    // Handled below (`await sender`); this keeps a failure from counting as unhandled meanwhile.
-    sender.catch(() => undefined);
+    // Either side failing stops planning, which feeds `queue`.
+    const stopPlanning = (error: unknown) => queue.fail(error);
+    const sender = drain(queue, (request) => this.sendGroup(request), stopPlanning);
     // Acknowledged jobs are polled and settled in order while planning and sending go on, so the
     // ledger is written meanwhile, not all after the last request.
     const settling = new HandoffQueue<BatchSummary>(Number.POSITIVE_INFINITY);
     this.settling = settling;
-    const settler = (async () => {
-      try {
-        for (let batch = await settling.take(); batch; batch = await settling.take()) {
-          await this.settleJob(batch);
-        }
-      } catch (error) {
-        queue.fail(error);
-        throw error;
-      }
-    })();
-    settler.catch(() => undefined);
+    const settler = drain(settling, (batch) => this.settleJob(batch), stopPlanning);
     const { exportId, listId, mapping, segmentIds } = this.settings;
     const alreadyInList = this.adoptionCheck(listContacts);
     const planner = new ExportPlanner(

@@ -30,9 +30,9 @@ export class RunEta {
   }
 
   /**
-   * Seconds left at `nowMs`, when `planning` members are left to plan out of `members`, planned
-   * so far at `plannedPerSecond`; undefined when there is no telling (nothing left to wait on
-   * that this knows of, or the open jobs are overdue).
+   * Seconds left at `nowMs`, when `planning.left` members are left to plan, planned so far at
+   * `planning.perSecond`; undefined when there is no telling (nothing left to wait on that this
+   * knows of, or the open jobs are overdue).
    */
   secondsLeft(nowMs: number, planning: { left: number; perSecond: number }): number | undefined {
     const jobMs = this.expectedJobMs(nowMs);

@@ -27,9 +27,9 @@ export interface BriefRetryOptions {
  * Runs a destination call a person is waiting on, and that is safe to repeat: a read, or a write
  * the destination refused before doing anything. A rate limit (429) is waited out; a 5xx, a
  * timeout or a dropped connection is tried again after a short backoff. Ten attempts, twenty
- * seconds at most; then the error reaches the person. Other errors (a refused key, a missing list) are
- * not retried. A write whose answer may have been lost must not come here as it is (see
- * list-creation.ts).
+ * seconds at most; then the error reaches the person. Other errors (a refused key, a missing
+ * list) are not retried. A write whose answer may have been lost must not come here as it is
+ * (see list-creation.ts).
  */
 export async function retryingBriefly<T>(
   call: () => Promise<T>,

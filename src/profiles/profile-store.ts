@@ -122,9 +122,8 @@ export class ProfileStore {
    * or changed, and on PostgreSQL how many profiles it inserted (another import may be inserting
    * the same keys at the same moment, so counting the table before and after cannot tell; SQLite
    * writes one transaction at a time, and leaves `created` to the caller). Keys must be unique
-   * within one call. On SQLite this writes through the
-   * connection's own handle: call it inside withTransaction (as imports do), so no other query
-   * can interleave with the bulk write.
+   * within one call. On SQLite this writes through the connection's own handle: call it inside
+   * withTransaction (as imports do), so no other query can interleave with the bulk write.
    */
   async upsertMany(rows: readonly ProfileUpsert[], now: string): Promise<UpsertCounts> {
     if (rows.length === 0) return { written: 0 };

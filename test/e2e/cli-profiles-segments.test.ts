@@ -59,7 +59,12 @@ describe('segsync profiles, segments and demo-data', { timeout: 120_000 }, () =>
     expect(JSON.parse(shown.stdout)).toMatchObject({
       key: firstEmail.toLowerCase(),
       attributes: { orders: 3 },
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
+      updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
     });
+    const catalog = JSON.parse((await run(['profiles', 'attributes', '--json'])).stdout) as unknown;
+    expect(catalog).toContainEqual({ name: 'email', type: 'string', is_key: true });
+    expect(catalog).toContainEqual({ name: 'orders', type: 'number', is_key: false });
     const found = await run(['profiles', 'search', 'new@example', '--json']);
     expect(JSON.parse(found.stdout)).toMatchObject({ key: 'new@example.com' });
   });

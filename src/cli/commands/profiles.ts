@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Profile } from '../../profiles/attributes.js';
+import type { Attribute, Profile } from '../../profiles/attributes.js';
 import { importFormats, type ImportFormat } from '../../profiles/import.js';
 import { parseAttributeSchema } from '../../profiles/service.js';
 import { ValidationError } from '../../shared/errors.js';
@@ -40,6 +40,21 @@ export function readJsonFile(ctx: CliContext, file: string, option: string): unk
       { path: option, message: 'not valid JSON' },
     ]);
   }
+}
+
+/** A profile as `--json` prints it: snake_case, as every other command's JSON. */
+function profileJson(profile: Profile) {
+  return {
+    id: profile.id,
+    key: profile.key,
+    attributes: profile.attributes,
+    created_at: profile.createdAt,
+    updated_at: profile.updatedAt,
+  };
+}
+
+function attributeJson(attribute: Attribute) {
+  return { name: attribute.name, type: attribute.type, is_key: attribute.isKey };
 }
 
 function printProfile(ctx: CliContext, profile: Profile): void {
@@ -128,7 +143,7 @@ export function registerProfileCommands(program: Command, ctx: CliContext): void
     .option('--json', 'print the profile as JSON')
     .action(async (key: string, options: { json?: boolean }) => {
       const profile = await ctx.withApp((app) => app.profiles.get(key));
-      if (options.json) ctx.printJson(profile);
+      if (options.json) ctx.printJson(profileJson(profile));
       else printProfile(ctx, profile);
     });
 
@@ -141,7 +156,7 @@ export function registerProfileCommands(program: Command, ctx: CliContext): void
     .action(async (text: string, options: { limit?: number; json?: boolean }) => {
       const found = await ctx.withApp((app) => app.profiles.search(text, options.limit ?? 20));
       if (options.json) {
-        for (const profile of found) ctx.printJson(profile);
+        for (const profile of found) ctx.printJson(profileJson(profile));
         return;
       }
       if (found.length === 0) ctx.print('no profiles found');
@@ -155,7 +170,7 @@ export function registerProfileCommands(program: Command, ctx: CliContext): void
     .action(async (options: { json?: boolean }) => {
       const attributes = await ctx.withApp((app) => app.profiles.attributes());
       if (options.json) {
-        ctx.printJson(attributes);
+        ctx.printJson(attributes.map(attributeJson));
         return;
       }
       for (const a of attributes) ctx.print(`${a.name}  ${a.type}${a.isKey ? '  (key)' : ''}`);

@@ -43,6 +43,8 @@ export interface DeliveryLimits {
   maxContactsPerRequest: number;
   maxBytesPerRequest: number;
   maxEmailsPerLookup: number;
+  /** The longest email a lookup takes (longer ones can be sent, but never found by email). */
+  maxLookupEmailLength: number;
   maxIdsPerRemoval: number;
 }
 
@@ -60,13 +62,19 @@ export type JobState =
   | {
       status: 'completed' | 'errored' | 'failed';
       counts: JobCounts;
-      /** Where the per-contact errors of an `errored` job can be read. */
+      /** Where the errors of an `errored` or `failed` job can be read. */
       errorsUrl: string | undefined;
-      /** The destination's explanation of a `failed` job (a contact cap, say). */
+      /**
+       * The destination's explanation of a `failed` job (a contact cap, say), when its answer
+       * carries one; SendGrid documents none beside the errors file.
+       */
       message: string | undefined;
     };
 
-/** One contact the destination refused inside an otherwise accepted job. */
+/**
+ * A row of a job's errors: a contact the destination refused, or, with an empty `email`, a
+ * reason that concerns the whole job (why a `failed` job failed, say).
+ */
 export interface ContactProblem {
   email: string;
   message: string;
@@ -87,7 +95,7 @@ export interface DestinationSession {
    */
   upsert(listId: string, contacts: Uint8Array, count: number): Promise<{ jobId: string }>;
   job(jobId: string): Promise<JobState>;
-  /** The per-contact problems behind an `errored` job. */
+  /** The problems behind an `errored` or `failed` job, per contact or for the whole job. */
   jobProblems(errorsUrl: string): Promise<ContactProblem[]>;
   /**
    * Finds contacts by email: their ids and the lists holding them; unknown emails are absent

@@ -252,7 +252,7 @@ export class ExportPlanner {
         });
       }
     }
-    await this.markAdopted(plan.upsert);
+    await this.markAdopted(plan.upsert, result.problems);
     for (const c of plan.unchanged) {
       result.seen.push({ email: c.email, profileId: c.profileId, seen: c.version });
       // Contacts this run delivered before it was interrupted are counted as sent, not again.
@@ -264,15 +264,32 @@ export class ExportPlanner {
   /**
    * Marks the contacts the list holds already, of those new to the export (the ledger holds
    * none of them for their member): someone else put them there. A contact the export delivered
-   * before keeps what its ledger entry says.
+   * before keeps what its ledger entry says. An email too long for the destination to look up is
+   * taken as held already, with a warning: the export must never remove a contact it cannot tell
+   * it added.
    */
-  private async markAdopted(upsert: Candidate[]): Promise<void> {
-    const { alreadyInList } = this.deps;
+  private async markAdopted(upsert: Candidate[], problems: PlanProblem[]): Promise<void> {
+    const { alreadyInList, destination } = this.deps;
     if (!alreadyInList) return;
     const fresh = upsert.filter((c) => c.delivered?.email !== c.email);
-    if (fresh.length === 0) return;
-    const inList = await alreadyInList(fresh.map((c) => c.email));
-    for (const c of fresh) c.adopted = inList.has(c.email);
+    const lookable: Candidate[] = [];
+    for (const c of fresh) {
+      if (c.email.length <= destination.limits.maxLookupEmailLength) {
+        lookable.push(c);
+        continue;
+      }
+      c.adopted = true;
+      problems.push({
+        severity: 'warning',
+        profileKey: c.profileKey,
+        email: c.email,
+        code: 'not_looked_up',
+        reason: `SendGrid looks emails up only up to ${destination.limits.maxLookupEmailLength} characters, so whether the list held this contact before cannot be told: a mirror export leaves it in the list`,
+      });
+    }
+    if (lookable.length === 0) return;
+    const inList = await alreadyInList(lookable.map((c) => c.email));
+    for (const c of lookable) c.adopted = inList.has(c.email);
   }
 }
 

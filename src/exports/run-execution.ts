@@ -477,10 +477,9 @@ export class RunExecution {
       ][]);
     const reasons = new Map<string, string>();
     let unreadable: string | undefined;
-    if (state.status === 'failed') {
-      const message = `SendGrid's job ${batch.job_id} failed: ${state.message ?? 'no reason given'}`;
-      for (const [email] of await readContacts()) reasons.set(email, message);
-    } else if (state.errorsUrl && (state.status === 'errored' || state.counts.errored > 0)) {
+    // Why a failed job failed: what its answer says, else its errors file's rows for the whole job.
+    let failure = state.status === 'failed' ? state.message : undefined;
+    if (state.errorsUrl && (state.status !== 'completed' || state.counts.errored > 0)) {
       const url = state.errorsUrl;
       const problems = await this.withRetries('reading the job errors', () =>
         this.opened.session.jobProblems(url),
@@ -495,10 +494,22 @@ export class RunExecution {
       for (const p of problems)
         if (inBatch.has(p.email))
           reasons.set(p.email, `SendGrid refused the contact: ${p.message}`);
+      if (state.status === 'failed' && failure === undefined && problems.length > 0) {
+        // Rows for the whole job say why; else the contacts' own reasons (all refused) do.
+        const whole = problems.filter((p) => p.email === '');
+        const messages = [...new Set((whole.length > 0 ? whole : problems).map((p) => p.message))];
+        failure = messages.slice(0, 3).join('; ') + (messages.length > 3 ? '; ...' : '');
+      }
+    }
+    if (state.status === 'failed') {
+      // The contacts its errors do not name fail for the job's reason.
+      const message = `SendGrid's job ${batch.job_id} failed: ${failure ?? 'no reason given'}`;
+      for (const [email] of await readContacts())
+        if (!reasons.has(email)) reasons.set(email, message);
     }
     const at = this.now();
     const counts = state.counts;
-    const jobFailed = state.status === 'failed' ? (state.message ?? 'no reason given') : null;
+    const jobFailed = state.status === 'failed' ? (failure ?? 'no reason given') : null;
     // SendGrid counting more refused contacts than it named (an errored job whose errors cannot
     // be read, or leave some out): which of the job's contacts it took is unknown.
     const unnamed = jobFailed === null ? Math.max(0, counts.errored - reasons.size) : 0;
@@ -515,7 +526,7 @@ export class RunExecution {
           created: counts.created,
           updated: counts.updated,
           errored: reasons.size + unnamed,
-          message: state.status === 'failed' ? (state.message ?? null) : null,
+          message: state.status === 'failed' ? (failure ?? null) : null,
           updated_at: at,
         },
         (stores) =>
@@ -629,23 +640,59 @@ export class RunExecution {
   }
 
   private async removeChunk(emails: string[]): Promise<void> {
-    const found = await this.withRetries('looking up contacts to remove', () =>
-      this.opened.session.findContacts(emails),
-    );
-    const gone = emails.filter((email) => !found.has(email));
-    await this.deps.ledger.forgetDelivered(this.settings.exportId, gone);
-    if (found.size === 0) return;
-    const ids = [...found].map(([email, contact]) => [email, contact.id] as const);
-    const { jobId } = await this.withRetries(`removing ${ids.length} contacts from the list`, () =>
-      this.opened.session.removeFromList(
-        this.settings.listId,
-        ids.map(([, id]) => id),
-      ),
-    );
-    const batch = this.batchRow('remove', jobId, ids.length, JSON.stringify(ids));
-    await this.runs.insertBatch(batch);
-    this.eta.acknowledged(batch.seq, this.nowMs());
-    this.jobsTotal += 1;
+    const { exportId, listId } = this.settings;
+    const { session, destination } = this.opened;
+    const longest = destination.limits.maxLookupEmailLength;
+    const unfindable = emails.filter((email) => email.length > longest);
+    if (unfindable.length > 0) {
+      // Reported once, then forgotten: a contact no lookup can find would fail every run after.
+      await this.runs.addProblems(
+        this.runId,
+        unfindable.map((email) => ({
+          ...this.problem(
+            'failed',
+            null,
+            email,
+            'not_removed',
+            `not removed from the list: SendGrid looks emails up only up to ${longest} characters, and a contact is removed by its id; remove it in SendGrid`,
+          ),
+          source: 'job',
+        })),
+      );
+      await this.deps.ledger.forgetDelivered(exportId, unfindable);
+    }
+    let lookup = emails.filter((email) => email.length <= longest);
+    // A contact deleted in SendGrid between the lookup and the removal makes the removal a 404
+    // ("contact IDs do not exist"): looked up again, it is gone, and the rest are removed.
+    for (let attempt = 1; lookup.length > 0; attempt++) {
+      const found = await this.withRetries('looking up contacts to remove', () =>
+        session.findContacts(lookup),
+      );
+      const gone = lookup.filter((email) => !found.has(email));
+      await this.deps.ledger.forgetDelivered(exportId, gone);
+      if (found.size === 0) return;
+      const ids = [...found].map(([email, contact]) => [email, contact.id] as const);
+      let jobId: string;
+      try {
+        ({ jobId } = await this.withRetries(`removing ${ids.length} contacts from the list`, () =>
+          session.removeFromList(
+            listId,
+            ids.map(([, id]) => id),
+          ),
+        ));
+      } catch (error) {
+        if (attempt < 2 && error instanceof DestinationError && error.reason === 'not_found') {
+          lookup = ids.map(([email]) => email);
+          continue;
+        }
+        throw error;
+      }
+      const batch = this.batchRow('remove', jobId, ids.length, JSON.stringify(ids));
+      await this.runs.insertBatch(batch);
+      this.eta.acknowledged(batch.seq, this.nowMs());
+      this.jobsTotal += 1;
+      return;
+    }
   }
 
   // --- helpers ------------------------------------------------------------------------------

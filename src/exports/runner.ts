@@ -93,7 +93,9 @@ export class ExportRunner {
         status = 'failed';
         error ??=
           current.error ??
-          `SendGrid took none of the ${failed} contacts this run sent; see \`segsync runs errors ${runId}\``;
+          (current.sent > 0
+            ? `SendGrid took none of the ${failed} contacts this run sent; see \`segsync runs errors ${runId}\``
+            : `the run changed nothing in SendGrid, and ${failed} contacts failed; see \`segsync runs errors ${runId}\``);
       } else {
         status = 'partially_succeeded';
       }

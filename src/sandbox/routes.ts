@@ -130,8 +130,6 @@ export function jobView(baseUrl: string, job: Job) {
     results,
     started_at: iso(job.startedAt),
     ...(job.finishedAt === undefined ? {} : { finished_at: iso(job.finishedAt) }),
-    // Not in the documents: the sandbox says why a job failed without a second request.
-    ...(job.message === undefined ? {} : { message: job.message }),
   };
 }
 

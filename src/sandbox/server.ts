@@ -8,8 +8,11 @@ import { RateLimiter } from './rate-limit.js';
 import { contactView, hasScope, jobErrorsCsv, matchPattern, matchRoute } from './routes.js';
 import { SandboxState, type Job } from './state.js';
 
-/** SendGrid's request size limit for contact upserts ("6MB"), applied to every request body. */
-export const MAX_BODY_BYTES = 6 * 1024 * 1024;
+/**
+ * SendGrid's request size limit for contact upserts ("6MB"), applied to every request body: as
+ * 6,000,000 bytes, the stricter reading, so a client that fits it fits SendGrid's either way.
+ */
+export const MAX_BODY_BYTES = 6_000_000;
 // Past this, an oversized body is no longer read to the end before the 413: the connection is
 // closed instead, so a client streaming forever cannot keep the sandbox busy.
 const DRAIN_LIMIT = 64 * 1024 * 1024;

@@ -65,9 +65,8 @@ export interface Job {
   updated: number;
   deleted: number;
   errored: number;
+  /** Its errors file's rows; a `failed` job's reason is one for the whole job (index -1). */
   errors: RowError[];
-  /** Why a `failed` job failed (the contact cap, say). */
-  message: string | undefined;
   /** What the job will do, kept only until it has run. */
   work:
     | { kind: 'upsert'; request: UpsertRequest }
@@ -322,7 +321,6 @@ export class SandboxState {
       deleted: 0,
       errored: 0,
       errors: [],
-      message: undefined,
       work,
     };
     this.jobs.set(job.id, job);
@@ -391,10 +389,10 @@ export class SandboxState {
       }
       if (this.contactsByKey.size + newKeys.size > cap) {
         job.status = 'failed';
-        job.message =
+        const message =
           `contact limit exceeded: the account holds ${this.contactsByKey.size} contacts, ` +
           `this import would add ${newKeys.size}, and the plan allows ${cap}`;
-        job.errors = [{ index: -1, identifier: '', field: '', message: job.message }];
+        job.errors = [{ index: -1, identifier: '', field: '', message }];
         job.errored = job.requested;
         return;
       }
@@ -436,7 +434,8 @@ export class SandboxState {
     job.created += created;
     job.updated += updated;
     job.errored = job.errors.length;
-    job.status = job.errored > 0 ? 'errored' : 'completed';
+    // As SendGrid documents: errored finished with some errors, failed with all errors.
+    job.status = job.errored === 0 ? 'completed' : job.errored < count ? 'errored' : 'failed';
   }
 
   // Values are checked against the field's type when the job runs, as SendGrid does: a bad value

@@ -369,6 +369,7 @@ describe('exports from the CLI, end to end', () => {
     expect(shown).toMatch(new RegExp(`^export +${orphan.id}$`, 'm'));
     expect(shown).toMatch(/^status +canceled$/m);
     expect(shown).toMatch(/^finished +\d{4}-\d\d-\d\dT/m);
+    expect(shown).toMatch(/^sent +\d+ \(created \d+, updated \d+\), unchanged \d+, /m);
     const listed = (await cli(['runs', 'list', '--export', orphan.id])).stdout;
     expect(listed).toContain(`${run.id}  ${orphan.id}  `);
 

@@ -539,6 +539,81 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect((await runOnce()).counts).toMatchObject({ removed: 0, sent: 0 });
   });
 
+  // 127 characters: SendGrid takes it in an upsert (254 at most), but never looks it up (100).
+  const longEmail = `${'a'.repeat(64)}@${'b'.repeat(50)}.example.com`;
+  const longProfile = () => ({
+    profileId: 'prf_x_long',
+    key: 'long',
+    attributes: { email: longEmail },
+  });
+
+  it('never looks up an email too long for SendGrid to search: one the list may hold stays there', async () => {
+    await defineExport('mirror');
+    await addToList(sandboxSession(), ['other@example.org']);
+    sandbox.runPendingJobs();
+    members.profiles.push(longProfile());
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'succeeded', counts: { sent: 231, failed: 0 } });
+    const problems = await service.runProblems(admin, run.id);
+    expect(problems).toMatchObject([
+      { severity: 'warning', code: 'not_looked_up', email: longEmail, profile_key: 'long' },
+    ]);
+    // Whether someone else put it there cannot be told: it is never the export's to remove.
+    members.profiles.pop();
+    expect(await runOnce()).toMatchObject({
+      status: 'succeeded',
+      counts: { removed: 0, failed: 0 },
+    });
+    expect(await list()).toContain(longEmail);
+  });
+
+  it('reports a leaver too long for SendGrid to look up as not removed, once', async () => {
+    await defineExport('mirror');
+    members.profiles.push(longProfile());
+    expect((await runOnce()).counts).toMatchObject({ sent: 231, failed: 0 });
+    members.profiles.pop();
+    members.profiles.shift();
+    const run = await runOnce();
+    expect(run).toMatchObject({
+      status: 'partially_succeeded',
+      counts: { removed: 1, failed: 1 },
+    });
+    expect(
+      (await service.runProblems(admin, run.id)).filter((p) => p.severity === 'failed'),
+    ).toMatchObject([
+      {
+        code: 'not_removed',
+        email: longEmail,
+        reason: expect.stringMatching(
+          /only up to 100 characters.*remove it in SendGrid$/,
+        ) as unknown,
+      },
+    ]);
+    expect(await list()).toContain(longEmail);
+    expect(await runOnce()).toMatchObject({
+      status: 'succeeded',
+      counts: { removed: 0, failed: 0 },
+    });
+  });
+
+  it('removes the rest when a contact was deleted in SendGrid between its lookup and removal', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    members.profiles.splice(0, 3);
+    let refused = 0;
+    // SendGrid's answer when one of the ids no longer exists (the document's 404).
+    scenario.fetch = (input, init) => {
+      if (init?.method === 'DELETE' && refused++ === 0) {
+        const body = { errors: [{ field: 'contact_ids', message: 'contact ID does not exist' }] };
+        return Promise.resolve(new Response(JSON.stringify(body), { status: 404 }));
+      }
+      return fetch(input, init);
+    };
+    expect(await runOnce()).toMatchObject({ status: 'succeeded', counts: { removed: 3 } });
+    expect(refused).toBe(2);
+    expect(await list()).toHaveLength(227);
+  });
+
   it('an upsert export switched to mirror removes what it added, never what it found in its list', async () => {
     await defineExport('upsert');
     await addToList(sandboxSession(), ['person.0@example.com']);
@@ -952,6 +1027,20 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await ledger.ledgerSize(exportId)).toBe(229);
     // Not in the ledger: the next run tries it again (and only it).
     expect((await runOnce()).counts).toMatchObject({ sent: 1, failed: 1 });
+  });
+
+  it("fails each contact of a job SendGrid failed whole with the contact's own reason", async () => {
+    await exportWithOneBadDate();
+    // Every row of every request refused: SendGrid fails such jobs ("finished with all errors").
+    for (const profile of members.profiles) profile.attributes.city = 'someday';
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'failed', counts: { sent: 230, failed: 230 } });
+    expect(run.error).toMatch(/^SendGrid's job \S+ failed: .*since/);
+    const problems = await service.runProblems(admin, run.id);
+    expect(problems).toHaveLength(230);
+    for (const problem of problems)
+      expect(problem.reason).toMatch(/^SendGrid refused the contact: .*since/);
+    expect(await ledger.ledgerSize(exportId)).toBe(0);
   });
 
   it('takes none of a job as delivered when SendGrid refused contacts without naming them', async () => {

@@ -208,6 +208,12 @@ describe('SendGrid sandbox: endpoints against the official documents', () => {
     expect(errorsUrl.startsWith(sandbox.url)).toBe(true);
     const csv = await (await fetch(errorsUrl)).text();
     expect(csv).toMatch(/^"index","identifier","field","message"\n"1","g@example.com"/);
+    // A job whose every row errored failed ("finished with all errors"), as SendGrid documents.
+    const allBad = await upsert(client, {
+      contacts: [{ email: 'k@example.com', custom_fields: { [fieldId]: 'none' } }],
+    });
+    expect(allBad.status).toBe('failed');
+    expect(allBad.results).toMatchObject({ created_count: 0, errored_count: 1 });
 
     const found = await client.call<{
       result: Record<string, { contact?: { custom_fields: object } }>;

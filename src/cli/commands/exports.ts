@@ -75,15 +75,15 @@ function printExport(ctx: CliContext, view: ExportView): void {
 export function printRun(ctx: CliContext, run: RunView, json: boolean | undefined): void {
   if (json) return ctx.printJson(run);
   ctx.print(
-    `${run.id}  ${run.status}  ${run.trigger}  members ${run.counts.members}, ${sentText(run)}, ${run.requests} requests`,
+    `${run.id}  ${run.status}  ${run.trigger}  members ${run.counts.members}, sent ${sentCounts(run)}, ${run.requests} requests`,
   );
   if (run.error) ctx.print(`  error: ${run.error}`);
 }
 
-/** What a run did with the contacts it planned, as `printRun` and `runs show` say it. */
-export function sentText(run: RunView): string {
+/** What a run did with the contacts it planned, after "sent", as `printRun` and `runs show` say it. */
+export function sentCounts(run: RunView): string {
   const c = run.counts;
-  return `sent ${c.sent} (created ${c.created}, updated ${c.updated}), unchanged ${c.unchanged}, skipped ${c.skipped}, removed ${c.removed}, failed ${c.failed}`;
+  return `${c.sent} (created ${c.created}, updated ${c.updated}), unchanged ${c.unchanged}, skipped ${c.skipped}, removed ${c.removed}, failed ${c.failed}`;
 }
 
 /** The exit code of an ended run: 0 succeeded, 3 some contacts failed, 1 otherwise. */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ValidationError } from '../../shared/errors.js';
 import { followRun } from '../../exports/worker.js';
 import type { CliContext } from '../context.js';
-import { printRun, sentText } from './exports.js';
+import { printRun, sentCounts } from './exports.js';
 
 /** CSV cell: quoted when it holds a separator, a quote or a line break. */
 function csvCell(value: string | null): string {
@@ -51,7 +51,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         ctx.print(`started   ${run.started_at ?? '-'}`);
         ctx.print(`finished  ${run.finished_at ?? '-'}`);
         ctx.print(`members   ${run.counts.members}`);
-        ctx.print(sentText(run).replace(/^sent /, 'sent      '));
+        ctx.print(`sent      ${sentCounts(run)}`);
         ctx.print(`requests  ${run.requests}`);
         if (run.error) ctx.print(`error     ${run.error}`);
       });

@@ -147,8 +147,12 @@ export const sendgridDestination: DestinationType<z.output<typeof settingsSchema
   settingsSchema,
   limits: {
     maxContactsPerRequest: 30_000,
-    maxBytesPerRequest: 6 * 1024 * 1024,
+    // "6 MB": read as 6,000,000 bytes, the smaller of its two meanings, so that no request
+    // SendGrid would refuse with a 413 is ever built.
+    maxBytesPerRequest: 6_000_000,
     maxEmailsPerLookup: 100,
+    // search/emails refuses longer emails (its schema's maxLength), though upserts take 254.
+    maxLookupEmailLength: 100,
     maxIdsPerRemoval: 100,
   },
   reservedFields,
@@ -350,6 +354,7 @@ class SendGridSession implements DestinationSession {
 /**
  * Reads a job's errors file. SendGrid documents only that it is a download; it is read as JSON
  * (`{errors:[{email,message}]}` or an array) or as CSV with an email column and an error column.
+ * A row without an email concerns the whole job (its email is empty).
  */
 export function parseProblems(text: string): ContactProblem[] {
   const trimmed = text.trim();
@@ -372,7 +377,7 @@ export function parseProblems(text: string): ContactProblem[] {
           : typeof record.error === 'string'
             ? record.error
             : 'rejected';
-      return email ? [{ email, message }] : [];
+      return [{ email, message }];
     });
   }
   const lines = trimmed.split(/\r?\n/).filter((line) => line.length > 0);
@@ -380,12 +385,10 @@ export function parseProblems(text: string): ContactProblem[] {
   const emailAt = header.findIndex((h) => h === 'email' || h === 'identifier');
   const messageAt = header.findIndex((h) => h.includes('error') || h === 'message');
   if (emailAt < 0) return [];
-  return lines.slice(1).flatMap((line) => {
+  return lines.slice(1).map((line) => {
     const cells = splitCsvLine(line);
     const email = (cells[emailAt] ?? '').trim().toLowerCase();
-    return email
-      ? [{ email, message: (messageAt >= 0 ? cells[messageAt] : undefined) ?? 'rejected' }]
-      : [];
+    return { email, message: (messageAt >= 0 ? cells[messageAt] : undefined) || 'rejected' };
   });
 }
 

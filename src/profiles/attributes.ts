@@ -46,6 +46,12 @@ export const attributeNameSchema = z
   // eslint-disable-next-line no-control-regex
   .regex(/^[^"\\\u0000-\u001f\u007f]+$/, {
     message: 'expected an attribute name without quotes, backslashes or control characters',
+  })
+  // Profiles' attributes are plain objects: `constructor` would read as a function on every
+  // profile without one, and `__proto__` would not be stored at all.
+  .refine((name) => !(name in Object.prototype), {
+    message:
+      'expected an attribute name that is not a built-in object property (such as constructor)',
   });
 
 /** Why an attribute name is unusable, or undefined when it is fine. */
@@ -113,7 +119,12 @@ export function parseDate(text: string): string | undefined {
   const millis = fraction ? fraction.slice(0, 4).padEnd(4, '0') : '.000';
   const time = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s}${millis}${offset}`);
   if (year < 1 || Number.isNaN(time)) return undefined;
-  return new Date(time).toISOString();
+  const utc = new Date(time);
+  // An offset can move a date past year 9999 or before year 1 (`+010000-01-01T...`, `0000-...`):
+  // stored, it would compare wrongly as text, and no destination takes it.
+  const utcYear = utc.getUTCFullYear();
+  if (utcYear < 1 || utcYear > 9999) return undefined;
+  return utc.toISOString();
 }
 
 /**
@@ -205,6 +216,8 @@ export function coerceJson(
     return text === '' ? { value: undefined } : coerceText(text, type);
   }
   if (typeof raw === 'number') {
+    // JSON.parse reads 1e400 as Infinity, which JSON cannot store (it would clear the value).
+    if (!Number.isFinite(raw)) return { error: 'expected a number, got one too large to store' };
     if (type === 'number') return { value: raw };
     if (type === 'string') return { value: String(raw) };
     return { error: `expected ${describeType(type)}, got the number ${raw}` };

@@ -133,6 +133,37 @@ for (const worker of [false, true])
       ]);
     });
 
+    it('refuses numbers JSON cannot store, dates an offset moves out of years 1-9999, and built-in names', async () => {
+      await load('{"email":"a@x.com","n":2}\n', { format: 'jsonl' });
+      const result = await load('{"email":"a@x.com","n":1e400}\n{"email":"b@x.com","n":-1e400}\n', {
+        format: 'jsonl',
+      });
+      expect(result).toMatchObject({ updated: 0, created: 0, rejected: 2 });
+      expect(result.errors[0]).toEqual({
+        line: 1,
+        message: 'n: expected a number, got one too large to store',
+      });
+      // The stored value stays.
+      expect((await service.get('a@x.com')).attributes.n).toBe(2);
+
+      const dates = await load(
+        'email,d\nc@x.com,9999-12-31T23:00:00-05:00\nd@x.com,0001-01-01T00:00:00+01:00\ne@x.com,9999-12-31T23:00:00Z\n',
+        { schema: { d: 'date' } },
+      );
+      expect(dates).toMatchObject({ created: 1, rejected: 2 });
+      expect((await service.get('e@x.com')).attributes.d).toBe('9999-12-31T23:00:00.000Z');
+
+      for (const name of ['constructor', '__proto__', 'toString']) {
+        await expect(load(`email,${name}\nf@x.com,x\n`)).rejects.toThrow(
+          `column "${name}": expected an attribute name that is not a built-in object property`,
+        );
+        const row = await load(`{"email":"f@x.com",${JSON.stringify(name)}:"x"}\n`, {
+          format: 'jsonl',
+        });
+        expect(row.errors[0]?.message).toMatch(/not a built-in object property/);
+      }
+    });
+
     it('honours declared types from a schema and refuses clashes with the catalog', async () => {
       const result = await load('email,postal\na@x.com,28001\nb@x.com,SW1A 1AA\n', {
         schema: { postal: 'string' },

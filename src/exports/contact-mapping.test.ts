@@ -81,6 +81,23 @@ describe('mapContact', () => {
     ]);
   });
 
+  it('cuts an over-long field only between characters as people see them', () => {
+    // A letter with a combining accent, and a family emoji joined from three.
+    const accent = mapContact(
+      { email: 'a@b.co', given: `x${'e\u0301'.repeat(30)}` },
+      mapping,
+      sendgridDestination,
+    );
+    expect(accent.ok && accent.contact.fields.first_name).toBe(`x${'e\u0301'.repeat(24)}`);
+    const family = '👨\u200d👩\u200d👧';
+    const joined = mapContact(
+      { email: 'a@b.co', given: `${'a'.repeat(48)}${family}` },
+      mapping,
+      sendgridDestination,
+    );
+    expect(joined.ok && joined.contact.fields.first_name).toBe('a'.repeat(48));
+  });
+
   it('sends dates SendGrid takes and leaves out other values of a date field, with a warning', () => {
     for (const born of ['1990-04-23', '1990-04-23T10:30:00Z', '04/23/1990']) {
       const result = mapContact({ email: 'a@b.co', born }, mapping, sendgridDestination);
@@ -96,12 +113,24 @@ describe('mapContact', () => {
   });
 
   it('leaves out a custom number that is not a number, with a warning', () => {
-    const result = mapContact(
-      { email: 'a@b.co', total_spend: 'lots' },
+    // Decimal text only: not JavaScript's other readings of text (hex, binary, Infinity).
+    for (const total_spend of ['lots', '0x1F', '0b11', 'Infinity', true]) {
+      const result = mapContact({ email: 'a@b.co', total_spend }, mapping, sendgridDestination);
+      expect(result.ok && result.contact.customFields).toEqual({});
+      expect(result.ok && result.warnings[0]).toMatch(/custom field spend left out/);
+    }
+    const text = mapContact(
+      { email: 'a@b.co', total_spend: ' 12.5 ' },
       mapping,
       sendgridDestination,
     );
-    expect(result.ok && result.contact.customFields).toEqual({});
-    expect(result.ok && result.warnings[0]).toMatch(/custom field spend left out/);
+    expect(text.ok && text.contact.customFields).toEqual({ w1: 12.5 });
+  });
+
+  it('takes internationalised top-level domains in their ASCII form', () => {
+    expect(mapContact({ email: 'user@example.xn--p1ai' }, mapping, sendgridDestination).ok).toBe(
+      true,
+    );
+    expect(mapContact({ email: 'user@example.xn--' }, mapping, sendgridDestination).ok).toBe(false);
   });
 });

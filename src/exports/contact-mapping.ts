@@ -1,4 +1,5 @@
 import type { DestinationContact, DestinationType } from '../destinations/destination.js';
+import { parseDecimal } from '../profiles/attributes.js';
 
 /** A profile attribute value as the profile store returns it. */
 export type AttributeValue = string | number | boolean | null;
@@ -62,10 +63,9 @@ export function mapContact(
     let text = String(value).trim();
     // Lengths are counted in UTF-16 units, as JavaScript (and the sandbox) counts them: an emoji
     // counts two. That is never less than the count of code points, so the value fits whichever
-    // way SendGrid counts; the cut never splits a character in two.
+    // way SendGrid counts.
     if (maxLength !== undefined && text.length > maxLength) {
-      const splitsPair = isHighSurrogate(text.charCodeAt(maxLength - 1));
-      text = text.slice(0, splitsPair ? maxLength - 1 : maxLength);
+      text = truncateText(text, maxLength);
       (warnings ??= []).push(`${field} truncated to ${maxLength} characters`);
     }
     if (text !== '') fields[field] = text;
@@ -75,8 +75,13 @@ export function mapContact(
     const value = attributes[custom.attribute];
     if (value === undefined || value === null || value === '') continue;
     if (custom.type === 'number') {
-      const number = typeof value === 'number' ? value : Number(String(value).trim());
-      if (typeof value === 'boolean' || !Number.isFinite(number)) {
+      const number =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string'
+            ? parseDecimal(value.trim())
+            : undefined;
+      if (number === undefined || !Number.isFinite(number)) {
         (warnings ??= []).push(
           `custom field ${custom.name} left out: ${JSON.stringify(value)} is not a number`,
         );
@@ -101,8 +106,20 @@ export function mapContact(
 
 const NO_WARNINGS: readonly string[] = Object.freeze([]);
 
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * `text` cut to at most `maxLength` UTF-16 units at the end of a whole character as people see
+ * it: never between the halves of an emoji, nor between a letter and its accent, nor inside a
+ * joined emoji (👨‍👩‍👧). Runs only for the rare value that is too long.
+ */
+export function truncateText(text: string, maxLength: number): string {
+  let end = 0;
+  for (const { segment } of graphemes.segment(text)) {
+    if (end + segment.length > maxLength) break;
+    end += segment.length;
+  }
+  return text.slice(0, end);
 }
 
 interface ReservedField {

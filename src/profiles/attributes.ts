@@ -93,6 +93,16 @@ export function normaliseKey(value: string): string {
 
 // A number as people write it in data files: optional sign, digits, optional decimals/exponent.
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * A number written in decimal (`12.5`, `-3`, `1e6`), or undefined: never JavaScript's other
+ * readings of text (`0x1F`, `0b11`, `Infinity`, an empty string as 0). `text` is trimmed.
+ */
+export function parseDecimal(text: string): number | undefined {
+  if (!NUMBER.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isFinite(value) ? value : undefined;
+}
 // Inference is stricter: `08001` (a postal code) or `+34` (a dialling code) stay strings.
 const INFERRED_NUMBER = /^-?(0|[1-9]\d{0,14})(\.\d+)?$/;
 const TRUE_WORDS = new Set(['true', 'yes', 'y', '1', 'si', 'sí', 't']);
@@ -139,10 +149,8 @@ export function coerceText(
     case 'string':
       return { value: text };
     case 'number': {
-      const value = Number(text);
-      return NUMBER.test(text) && Number.isFinite(value)
-        ? { value }
-        : { error: `expected a number, got ${quote(text)}` };
+      const value = parseDecimal(text);
+      return value === undefined ? { error: `expected a number, got ${quote(text)}` } : { value };
     }
     case 'boolean': {
       const lower = text.toLowerCase();
@@ -182,10 +190,10 @@ export function encodeText(text: string, type: AttributeType): string | CoerceFa
     case 'string':
       return jsonString(text);
     case 'number': {
-      const value = Number(text);
-      return NUMBER.test(text) && Number.isFinite(value)
-        ? String(value)
-        : new CoerceFailure(`expected a number, got ${quote(text)}`);
+      const value = parseDecimal(text);
+      return value === undefined
+        ? new CoerceFailure(`expected a number, got ${quote(text)}`)
+        : String(value);
     }
     case 'boolean': {
       const lower = text.toLowerCase();

@@ -225,6 +225,8 @@ describe('SendGrid contact encoding', () => {
       '13/01/2024',
       '2024-13-01',
       '29.02.2024',
+      '2024-02-29T24:00:00Z',
+      '2024-02-29T10:60:00Z',
     ]) {
       expect(isValidSendGridDate(date)).toBe(false);
     }

@@ -75,8 +75,9 @@ const reservedFields = [
   { name: 'country', maxLength: 50 },
 ] as const;
 
+// The top-level domain: letters, or an internationalised one in its ASCII form (`xn--p1ai`).
 const EMAIL =
-  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|[Xx][Nn]--[A-Za-z0-9-]{0,58}[A-Za-z0-9])$/;
 
 /** Whether SendGrid accepts `email` as a contact's address (at most 254 characters, 64 local). */
 export function isValidSendGridEmail(email: string): boolean {
@@ -88,7 +89,7 @@ export function isValidSendGridEmail(email: string): boolean {
 // The date forms SendGrid's date fields take: an ISO 8601 date, with or without a time, or
 // MM/DD/YYYY.
 const DATE_FORM =
-  /^(\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}\/\d{1,2}\/\d{4})$/;
+  /^(\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}\/\d{1,2}\/\d{4})$/;
 
 /** Whether SendGrid's date fields take `text` (a form it knows, and a real date). */
 export function isValidSendGridDate(text: string): boolean {

@@ -4,9 +4,15 @@ import { followRun } from '../../exports/worker.js';
 import type { CliContext } from '../context.js';
 import { printRun, sentCounts } from './exports.js';
 
-/** CSV cell: quoted when it holds a separator, a quote or a line break. */
-function csvCell(value: string | null): string {
-  const text = value ?? '';
+/**
+ * CSV cell: quoted when it holds a separator, a quote or a line break. A value a spreadsheet
+ * would run as a formula (`=HYPERLINK(...)`, `+1`, `-1`, `@SUM`: profile keys and emails come
+ * from imported files, and `=1+2@example.com` is a valid address) is written after a `'`, which
+ * spreadsheets read as "text follows" and do not show.
+ */
+export function csvCell(value: string | null): string {
+  let text = value ?? '';
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

@@ -115,6 +115,8 @@ export interface PlannerDeps {
 interface Candidate extends PlannedMember {
   version: string;
   payload: string;
+  /** The payload's UTF-8 length. */
+  bytes: number;
   /** In the list before the export first sent it (see PlannerDeps.alreadyInList). */
   adopted: boolean;
   /** What mapping adjusted (a text cut to length, say). */
@@ -161,7 +163,7 @@ export class ExportPlanner {
     for await (const profiles of batches) {
       const { step, upsert } = await this.planBatch(profiles);
       for (const c of upsert) {
-        const bytes = Buffer.byteLength(c.payload);
+        const bytes = c.bytes;
         if (packer.add(bytes)) {
           step.requests.push(filling);
           filling = buffers.take();
@@ -205,6 +207,22 @@ export class ExportPlanner {
         continue;
       }
       const payload = destination.encodeContact(mapped.contact);
+      const bytes = Buffer.byteLength(payload);
+      // A contact no request can carry (a huge custom text) would only be refused: skipped. Its
+      // profile still maps to the contact the list holds, if any, so that is not given up.
+      if (
+        bytes + destination.requestOverheadBytes(listId, 1) >
+        destination.limits.maxBytesPerRequest
+      ) {
+        result.problems.push({
+          severity: 'skipped',
+          profileKey: profile.key,
+          email: mapped.contact.email,
+          code: 'too_large',
+          reason: `the contact takes ${bytes} bytes, more than one SendGrid request carries (${destination.limits.maxBytesPerRequest})`,
+        });
+        continue;
+      }
       candidates.push({
         warnings: mapped.warnings,
         email: mapped.contact.email,
@@ -214,6 +232,7 @@ export class ExportPlanner {
         delivered: profile.delivered,
         hash: hashPayload(payload, listId),
         payload,
+        bytes,
         adopted: false,
       });
     }

@@ -1065,6 +1065,31 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await ledger.ledgerSize(exportId)).toBe(229);
   });
 
+  it('skips, with the reason, a contact too large for any request, in previews and runs alike', async () => {
+    sandbox.state.createField('note', 'Text');
+    scenario.destination = {
+      ...smallLimits,
+      limits: { ...smallLimits.limits, maxBytesPerRequest: 2_000 },
+    };
+    members.profiles[7]!.attributes.city = 'x'.repeat(3_000);
+    await useExportFilling('With a note', { note: 'city' });
+    expect(await service.preview(admin, exportId)).toMatchObject({
+      would_upsert: 229,
+      skipped: 1,
+      skipped_by_reason: { too_large: 1 },
+    });
+    const run = await runOnce();
+    expect(run).toMatchObject({ status: 'succeeded', counts: { sent: 229, skipped: 1 } });
+    expect(await service.runProblems(admin, run.id)).toMatchObject([
+      {
+        severity: 'skipped',
+        code: 'too_large',
+        email: 'person.7@example.com',
+        reason: expect.stringMatching(/^the contact takes 30\d\d bytes, more than/) as unknown,
+      },
+    ]);
+  });
+
   it('delivers very small and very large numbers to a number field', async () => {
     sandbox.state.createField('score', 'Number');
     members.profiles[1]!.attributes.spend = 1e-7;

@@ -617,7 +617,9 @@ export class ExportService {
       const fields = await retryingBriefly(() => session.listFields());
       const issues: Issue[] = [];
       for (const [name, attribute] of custom) {
-        const field = fields.find((f) => f.name === name);
+        // SendGrid's field names are unique regardless of case: `custom:Tier` fills `tier`.
+        const lower = name.toLowerCase();
+        const field = fields.find((f) => f.name.toLowerCase() === lower);
         if (!field) {
           issues.push({
             path: `mapping.customFields.${name}`,
@@ -625,7 +627,7 @@ export class ExportService {
           });
           continue;
         }
-        resolved.push({ name, id: field.id, type: field.type, attribute });
+        resolved.push({ name: field.name, id: field.id, type: field.type, attribute });
       }
       if (issues.length > 0) throw ValidationError.fromIssues('invalid export', issues);
     }

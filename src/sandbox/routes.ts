@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isUuid, parseUpsertBody } from './contacts.js';
+import { isEmail, isUuid, parseUpsertBody } from './contacts.js';
 import { errorBody, fieldErrors, type Reply } from './errors.js';
 import {
   limits,
@@ -318,18 +318,32 @@ export const routes: readonly Route[] = [
     handle(ctx) {
       const parsed = searchSchema.safeParse(ctx.body);
       if (!parsed.success) return zodErrors(parsed.error);
+      // As documented: a 400 when any searched address is invalid, empty strings left out, and
+      // the results keyed by the addresses in lower case.
+      const invalid = parsed.data.emails.findIndex((email) => email !== '' && !isEmail(email));
+      if (invalid >= 0) {
+        return {
+          status: 400,
+          body: errorBody(
+            `${JSON.stringify(parsed.data.emails[invalid])} is not a valid email address`,
+            `emails[${invalid}]`,
+          ),
+        };
+      }
       const result: Record<
         string,
         { contact: ReturnType<typeof contactView> } | { error: string }
       > = {};
       let found = 0;
       for (const email of parsed.data.emails) {
+        if (email === '') continue;
+        const key = email.toLowerCase();
         const contact = ctx.state.findByEmail(email);
         if (contact) {
           found++;
-          result[email] = { contact: contactView(ctx, contact) };
+          result[key] = { contact: contactView(ctx, contact) };
         } else {
-          result[email] = { error: 'contact not found' };
+          result[key] = { error: 'contact not found' };
         }
       }
       if (found === 0) return { status: 404, body: errorBody('no contacts found', 'emails') };
@@ -359,9 +373,11 @@ export const routes: readonly Route[] = [
       const parsed = fieldSchema.safeParse(ctx.body);
       if (!parsed.success) return zodErrors(parsed.error);
       const { name, field_type } = parsed.data;
+      // Names are unique regardless of case, and none may be a reserved field's (the document).
+      const lower = name.toLowerCase();
       const taken =
-        reservedFieldDefinitions.some((f) => f.name === name) ||
-        [...ctx.state.fields.values()].some((f) => f.name === name);
+        reservedFieldDefinitions.some((f) => f.name.toLowerCase() === lower) ||
+        [...ctx.state.fields.values()].some((f) => f.name.toLowerCase() === lower);
       if (taken)
         return { status: 400, body: errorBody(`a field named ${name} already exists`, 'name') };
       if (ctx.state.fields.size >= limits.customFields) {

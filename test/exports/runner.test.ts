@@ -897,7 +897,8 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       name: 'With spend',
       connectionId: CONNECTION,
       listId,
-      mapping: { email: 'email', customFields: { total_spend: 'spend' } },
+      // SendGrid's names are unique regardless of case: the field is found, and named as there.
+      mapping: { email: 'email', customFields: { Total_Spend: 'spend' } },
       segmentIds: [SEGMENT],
     });
     expect(none).toEqual([]);

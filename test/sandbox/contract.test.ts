@@ -189,6 +189,14 @@ describe('SendGrid sandbox: endpoints against the official documents', () => {
     expect(definitions.body.custom_fields).toEqual([
       { id: fieldId, name: 'loyalty_points', field_type: 'Number' },
     ]);
+    // Names are unique regardless of case, and never a reserved field's.
+    for (const name of ['Loyalty_Points', 'First_Name']) {
+      const clash = await client.call('POST', '/v3/marketing/field_definitions', {
+        name,
+        field_type: 'Text',
+      });
+      expect(clash.status).toBe(400);
+    }
 
     const byName = await client.call<Errors>('PUT', '/v3/marketing/contacts', {
       contacts: [{ email: 'e@example.com', custom_fields: { loyalty_points: 3 } }],
@@ -230,14 +238,26 @@ describe('SendGrid sandbox: endpoints against the official documents', () => {
     const some = await client.call<{
       result: Record<string, { contact?: { id: string; list_ids: string[] }; error?: string }>;
     }>('POST', '/v3/marketing/contacts/search/emails', {
-      emails: ['H@example.com', 'nobody@example.com', 'h.alt@example.com'],
+      emails: ['H@example.com', 'nobody@example.com', 'h.alt@example.com', ''],
     });
     expect(some.status).toBe(200);
-    expect(some.body.result['H@example.com']?.contact?.id).toMatch(/^[0-9a-f-]{36}$/);
+    // Keyed in lower case, empty strings left out, as documented.
+    expect(Object.keys(some.body.result).sort()).toEqual([
+      'h.alt@example.com',
+      'h@example.com',
+      'nobody@example.com',
+    ]);
+    expect(some.body.result['h@example.com']?.contact?.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(some.body.result['h.alt@example.com']?.contact?.id).toBe(
-      some.body.result['H@example.com']?.contact?.id,
+      some.body.result['h@example.com']?.contact?.id,
     );
     expect(some.body.result['nobody@example.com']).toEqual({ error: 'contact not found' });
+    // "A 400 status code is returned if any searched addresses are invalid."
+    const invalid = await client.call<Errors>('POST', '/v3/marketing/contacts/search/emails', {
+      emails: ['h@example.com', 'not-an-email'],
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.errors[0]?.field).toBe('emails[1]');
     const none = await client.call('POST', '/v3/marketing/contacts/search/emails', {
       emails: ['nobody@example.com'],
     });

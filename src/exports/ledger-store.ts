@@ -251,6 +251,26 @@ export class LedgerStore {
     return wanted;
   }
 
+  /** Of `emails`, those the ledger says were delivered at `since` or later. */
+  async deliveredSince(
+    exportId: string,
+    emails: readonly string[],
+    since: string,
+  ): Promise<Set<string>> {
+    const recent = new Set<string>();
+    for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
+      const rows = await this.db
+        .selectFrom('export_ledger')
+        .select('email')
+        .where('export_id', '=', exportId)
+        .where('email', 'in', chunk)
+        .where('delivered_at', '>=', since)
+        .execute();
+      for (const row of rows) recent.add(row.email);
+    }
+    return recent;
+  }
+
   /** Forgets ledger entries (contacts removed from the list, or found gone). */
   async forgetDelivered(exportId: string, emails: readonly string[]): Promise<void> {
     for (const chunk of chunks(emails, KEYS_PER_QUERY)) {

@@ -66,6 +66,8 @@ export interface RunnerDeps {
   retryPolicy?: RetryPolicy;
   /** Job polling: the first wait, and the longest one it grows to. */
   pollIntervalMs?: { initial: number; max: number };
+  /** How long a job may stay pending before its contacts are taken as not delivered. */
+  jobDeadlineMs?: number;
   /** Members read and planned per step. */
   planningBatchSize?: number;
 }
@@ -87,6 +89,11 @@ const BATCH_INDEX = /^contacts\[(\d+)\]/;
 // Waits longer than this are cut into steps with a heartbeat between them, so a run waiting out
 // a long rate limit is not taken for dead.
 const HEARTBEAT_STEP_MS = 10_000;
+// A leaver SendGrid does not find is taken as deleted there, unless it was delivered within this
+// time: SendGrid takes minutes to make new contacts searchable (SENDGRID.md).
+const RECENT_DELIVERY_MS = 24 * 60 * 60 * 1000;
+// How long a job may stay pending (RunnerDeps.jobDeadlineMs): hours, as big imports take minutes.
+const JOB_DEADLINE_MS = 6 * 60 * 60 * 1000;
 
 /**
  * One execution of one run, between ExportRunner claiming it and ending it: settles what an
@@ -446,19 +453,29 @@ export class RunExecution {
 
   /** Polls one acknowledged job to its end, records what it did, and reports progress. */
   private async settleJob(batch: BatchSummary): Promise<void> {
-    await this.settle(batch, await this.pollJob(batch.job_id ?? ''));
+    await this.settle(batch, await this.pollJob(batch));
     this.eta.settled(batch.seq, this.nowMs());
     this.jobsSettled.add(batch.seq);
     this.emit(this.stage, true);
   }
 
-  private async pollJob(jobId: string): Promise<FinalJob> {
+  private async pollJob(batch: BatchSummary): Promise<FinalJob> {
+    const jobId = batch.job_id ?? '';
+    // Some jobs never finish (SENDGRID.md): past the deadline, counted from when SendGrid took
+    // the request, the job's contacts are taken as not delivered, and the next run sends them.
+    const deadlineMs = this.deps.jobDeadlineMs ?? JOB_DEADLINE_MS;
+    const since = Date.parse(batch.acknowledged_at ?? batch.updated_at);
     let wait = this.poll.initial;
     for (;;) {
       const state = await this.withRetries(`checking job ${jobId}`, () =>
         this.opened.session.job(jobId),
       );
       if (state.status !== 'pending') return state;
+      if (this.nowMs() - since > deadlineMs) {
+        const counts = { requested: 0, created: 0, updated: 0, deleted: 0, errored: 0 };
+        const message = `it was still pending ${spokenDuration(deadlineMs)} after SendGrid took the request, so its contacts are taken as not ${batch.kind === 'upsert' ? 'delivered' : 'removed'}`;
+        return { status: 'failed', counts, errorsUrl: undefined, message };
+      }
       await this.throwIfCanceled();
       await this.wait(wait);
       wait = Math.min(this.poll.max, wait * 2);
@@ -668,8 +685,7 @@ export class RunExecution {
       const found = await this.withRetries('looking up contacts to remove', () =>
         session.findContacts(lookup),
       );
-      const gone = lookup.filter((email) => !found.has(email));
-      await this.deps.ledger.forgetDelivered(exportId, gone);
+      await this.forgetGone(lookup.filter((email) => !found.has(email)));
       if (found.size === 0) return;
       const ids = [...found].map(([email, contact]) => [email, contact.id] as const);
       let jobId: string;
@@ -693,6 +709,34 @@ export class RunExecution {
       this.jobsTotal += 1;
       return;
     }
+  }
+
+  /**
+   * Forgets the leavers SendGrid does not know: deleted there, they are gone. But SendGrid takes
+   * minutes to show contacts it has just taken, so one delivered lately may just not be found
+   * yet: it stays in the ledger, with a warning, and a later run removes it.
+   */
+  private async forgetGone(emails: string[]): Promise<void> {
+    if (emails.length === 0) return;
+    const { exportId } = this.settings;
+    const since = new Date(this.nowMs() - RECENT_DELIVERY_MS).toISOString();
+    const recent = await this.deps.ledger.deliveredSince(exportId, emails, since);
+    await this.deps.ledger.forgetDelivered(
+      exportId,
+      emails.filter((email) => !recent.has(email)),
+    );
+    await this.runs.addProblems(
+      this.runId,
+      [...recent].map((email) =>
+        this.problem(
+          'warning',
+          null,
+          email,
+          'not_found_yet',
+          'not removed: SendGrid does not find the contact yet (it was delivered lately, and SendGrid can take minutes to show new contacts); a later run removes it',
+        ),
+      ),
+    );
   }
 
   // --- helpers ------------------------------------------------------------------------------
@@ -885,4 +929,11 @@ function namedContacts(error: DestinationError, size: number): Map<number, strin
     named.set(index, complaints);
   }
   return named;
+}
+
+/** A duration as people say it: `6 hours`, `90 minutes`, `5 seconds`. */
+function spokenDuration(ms: number): string {
+  if (ms >= 2 * 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000} hours`;
+  if (ms >= 2 * 60_000) return `${Math.round(ms / 60_000)} minutes`;
+  return `${Math.round(ms / 1000)} seconds`;
 }

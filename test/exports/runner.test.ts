@@ -614,6 +614,39 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await list()).toHaveLength(227);
   });
 
+  it('keeps a leaver SendGrid does not find yet when it was delivered lately, and forgets older ones', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    members.profiles.splice(0, 3);
+    // SendGrid's search not showing the contacts yet: it answers 404 when none is found.
+    const notYet = (input: string | URL | Request, init?: RequestInit) =>
+      urlOf(input).includes('/search/emails')
+        ? Promise.resolve(new Response(JSON.stringify({ errors: [] }), { status: 404 }))
+        : fetch(input, init);
+    scenario.fetch = notYet;
+    const first = await runOnce();
+    expect(first).toMatchObject({ status: 'succeeded', counts: { removed: 0 } });
+    const warnings = await service.runProblems(admin, first.id);
+    expect(warnings.map((p) => p.code)).toEqual([
+      'not_found_yet',
+      'not_found_yet',
+      'not_found_yet',
+    ]);
+    expect(await ledger.ledgerSize(exportId)).toBe(230);
+    // Found now: removed.
+    scenario.fetch = undefined;
+    expect((await runOnce()).counts).toMatchObject({ removed: 3 });
+    expect(await list()).toHaveLength(227);
+    // Delivered over a day ago and not found: deleted in SendGrid, so forgotten.
+    members.profiles.splice(0, 2);
+    clock.advance(25 * 60 * 60 * 1000);
+    scenario.fetch = notYet;
+    const later = await runOnce();
+    expect(later).toMatchObject({ status: 'succeeded', counts: { removed: 0 } });
+    expect(await service.runProblems(admin, later.id)).toEqual([]);
+    expect(await ledger.ledgerSize(exportId)).toBe(225);
+  });
+
   it('an upsert export switched to mirror removes what it added, never what it found in its list', async () => {
     await defineExport('upsert');
     await addToList(sandboxSession(), ['person.0@example.com']);
@@ -1089,6 +1122,27 @@ describeEachDatabase('export runner against the sandbox', (get) => {
         reason: expect.stringMatching(/^the contact takes 30\d\d bytes, more than/) as unknown,
       },
     ]);
+  });
+
+  it('gives up on a job that stays pending past the deadline, and the next run sends its contacts again', async () => {
+    let stuck: string | undefined;
+    // SendGrid never finishing the run's first job ("some jobs never applied").
+    scenario.fetch = async (input, init) => {
+      const job = /\/contacts\/imports\/([^/?]+)/.exec(urlOf(input))?.[1];
+      if (job !== undefined && (stuck ??= job) === job) {
+        const body = { id: job, status: 'pending', job_type: 'upsert_contacts', results: {} };
+        return new Response(JSON.stringify(body), { status: 200 });
+      }
+      return fetch(input, init);
+    };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    await runner({ jobDeadlineMs: 5_000 }).execute(queued.id);
+    const run = await service.getRun(admin, queued.id);
+    expect(run).toMatchObject({ status: 'partially_succeeded', counts: { sent: 230, failed: 50 } });
+    expect(run.error).toMatch(/^SendGrid's job \S+ failed: it was still pending 5 seconds after/);
+    expect(await ledger.ledgerSize(exportId)).toBe(180);
+    scenario.fetch = undefined;
+    expect((await runOnce()).counts).toMatchObject({ sent: 50, failed: 0 });
   });
 
   it('delivers very small and very large numbers to a number field', async () => {

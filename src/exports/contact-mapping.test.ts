@@ -54,6 +54,22 @@ describe('mapContact', () => {
     });
   });
 
+  it('sends empty text fields only to the contact the export delivered before, to clear them', () => {
+    const attributes = { email: 'Ana@x.es', given: '', town: null, tier: undefined, born: '' };
+    // A contact new to the export: what the list holds in those fields stays.
+    const fresh = mapContact(attributes, mapping, sendgridDestination);
+    expect(fresh.ok && fresh.contact).toEqual({ email: 'ana@x.es', fields: {}, customFields: {} });
+    const other = mapContact(attributes, mapping, sendgridDestination, 'old@x.es');
+    expect(other.ok && other.contact.fields).toEqual({});
+    // Its own contact: the values its profile lost are cleared (text only; dates cannot be).
+    const own = mapContact(attributes, mapping, sendgridDestination, 'ana@x.es');
+    expect(own.ok && own.contact).toEqual({
+      email: 'ana@x.es',
+      fields: { first_name: '', city: '' },
+      customFields: { e2_T: '' },
+    });
+  });
+
   it('truncates an over-long optional field with a warning, counting characters not bytes', () => {
     const result = mapContact(
       { email: 'a@b.co', given: 'ñ'.repeat(60) },

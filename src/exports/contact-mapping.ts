@@ -33,11 +33,17 @@ export function normaliseEmail(value: string): string {
  * profile cannot be sent. Nothing invalid is ever sent: a missing or invalid email skips the
  * profile; an optional text field longer than the destination allows is truncated with a warning;
  * a custom field value of the wrong type is left out with a warning.
+ *
+ * A field whose attribute is empty is left out, and the destination keeps what the contact holds
+ * there; but when the export delivered this very contact before (`deliveredEmail`), its text
+ * fields are sent empty, so that a value the profile lost is cleared in the list too. (Numbers and
+ * dates cannot be sent empty: those keep their last value.)
  */
 export function mapContact(
   attributes: Readonly<Record<string, AttributeValue | undefined>>,
   mapping: ContactMapping,
   destination: Pick<DestinationType, 'isValidEmail' | 'isValidDate' | 'reservedFields'>,
+  deliveredEmail?: string,
 ): MappedContact {
   const rawEmail = attributes[mapping.email];
   if (rawEmail === undefined || rawEmail === null || String(rawEmail).trim() === '') {
@@ -55,11 +61,15 @@ export function mapContact(
       reason: `invalid email address ${JSON.stringify(String(rawEmail))}`,
     };
   }
+  const clearsEmpty = deliveredEmail === email;
   let warnings: string[] | undefined;
   const fields: Record<string, string> = {};
   for (const { field, attribute, maxLength } of reservedFieldsOf(mapping, destination)) {
     const value = attributes[attribute];
-    if (value === undefined || value === null || value === '') continue;
+    if (value === undefined || value === null || value === '') {
+      if (clearsEmpty) fields[field] = '';
+      continue;
+    }
     let text = String(value).trim();
     // Lengths are counted in UTF-16 units, as JavaScript (and the sandbox) counts them: an emoji
     // counts two. That is never less than the count of code points, so the value fits whichever
@@ -68,12 +78,15 @@ export function mapContact(
       text = truncateText(text, maxLength);
       (warnings ??= []).push(`${field} truncated to ${maxLength} characters`);
     }
-    if (text !== '') fields[field] = text;
+    if (text !== '' || clearsEmpty) fields[field] = text;
   }
   const customFields: Record<string, string | number> = {};
   for (const custom of mapping.customFields) {
     const value = attributes[custom.attribute];
-    if (value === undefined || value === null || value === '') continue;
+    if (value === undefined || value === null || value === '') {
+      if (clearsEmpty && custom.type === 'text') customFields[custom.id] = '';
+      continue;
+    }
     if (custom.type === 'number') {
       const number =
         typeof value === 'number'

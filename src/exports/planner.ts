@@ -191,7 +191,7 @@ export class ExportPlanner {
     const result: PlanStep = { ...emptyStep(), read: profiles.length };
     const candidates: Candidate[] = [];
     for (const profile of profiles) {
-      const mapped = mapContact(profile.attributes, mapping, destination);
+      const mapped = mapContact(profile.attributes, mapping, destination, profile.delivered?.email);
       if (!mapped.ok) {
         result.problems.push({
           severity: 'skipped',

@@ -1145,6 +1145,37 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect((await runOnce()).counts).toMatchObject({ sent: 50, failed: 0 });
   });
 
+  it('clears in the list the text fields a delivered profile lost, and leaves others alone', async () => {
+    sandbox.state.createField('tier', 'Text');
+    const { export: saved } = await service.add(admin, {
+      name: 'With a tier',
+      connectionId: CONNECTION,
+      listId,
+      mapping: {
+        email: 'email',
+        fields: { first_name: 'first_name' },
+        customFields: { tier: 'city' },
+      },
+      segmentIds: [SEGMENT],
+    });
+    exportId = saved.id;
+    expect((await runOnce()).counts).toMatchObject({ sent: 230 });
+    const profile = members.profiles[4]!;
+    delete profile.attributes.first_name;
+    delete profile.attributes.city;
+    expect((await runOnce()).counts).toMatchObject({ sent: 1, updated: 1 });
+    sandbox.runPendingJobs();
+    const response = await fetch(`${sandbox.url}/__sandbox/lists/${listId}/contacts`);
+    const { contacts } = (await response.json()) as {
+      contacts: { email: string; first_name?: string; custom_fields?: Record<string, unknown> }[];
+    };
+    const cleared = contacts.find((c) => c.email === 'person.4@example.com');
+    expect(cleared?.first_name ?? '').toBe('');
+    expect(cleared?.custom_fields?.tier ?? '').toBe('');
+    const kept = contacts.find((c) => c.email === 'person.5@example.com');
+    expect(kept).toMatchObject({ first_name: 'Name 5', custom_fields: { tier: 'Madrid' } });
+  });
+
   it('delivers very small and very large numbers to a number field', async () => {
     sandbox.state.createField('score', 'Number');
     members.profiles[1]!.attributes.spend = 1e-7;

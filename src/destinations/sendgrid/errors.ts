@@ -15,9 +15,12 @@ export function parseErrorBody(body: unknown): SendGridFieldError[] {
     ? body
     : isObject(body) && Array.isArray(body.errors)
       ? body.errors
-      : isObject(body) && (typeof body.message === 'string' || typeof body.error === 'string')
-        ? [body]
-        : [];
+      : // Some documents type `errors` as one object, not a list.
+        isObject(body) && isObject(body.errors)
+        ? [body.errors]
+        : isObject(body) && (typeof body.message === 'string' || typeof body.error === 'string')
+          ? [body]
+          : [];
   const out: SendGridFieldError[] = [];
   for (const item of items) {
     if (!isObject(item)) continue;

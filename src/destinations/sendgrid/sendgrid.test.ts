@@ -3,6 +3,7 @@ import { contractCheckedFetch } from '../../../test/helpers/openapi.js';
 import { startSandbox, type Sandbox } from '../../sandbox/index.js';
 import { DestinationError } from '../../shared/errors.js';
 import type { DestinationSession } from '../destination.js';
+import { parseErrorBody } from './errors.js';
 import { isValidSendGridDate, plainDecimal, sendgridDestination } from './sendgrid.js';
 
 // Every request this client sends, and every answer it gets, is checked against SendGrid's
@@ -230,5 +231,18 @@ describe('SendGrid contact encoding', () => {
     ]) {
       expect(isValidSendGridDate(date)).toBe(false);
     }
+  });
+});
+
+describe('SendGrid error bodies', () => {
+  it('reads every shape the documents give them', () => {
+    const one = { field: 'contact_ids', message: 'contact ID does not exist' };
+    for (const body of [{ errors: [one] }, [one], one, { errors: one }]) {
+      expect(parseErrorBody(body)).toEqual([one]);
+    }
+    expect(parseErrorBody({ error: 'too many requests' })).toEqual([
+      { field: null, message: 'too many requests' },
+    ]);
+    expect(parseErrorBody('<html>')).toEqual([]);
   });
 });

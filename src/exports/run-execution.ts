@@ -453,10 +453,58 @@ export class RunExecution {
 
   /** Polls one acknowledged job to its end, records what it did, and reports progress. */
   private async settleJob(batch: BatchSummary): Promise<void> {
-    await this.settle(batch, await this.pollJob(batch));
+    let state: FinalJob;
+    let stillListed: ReadonlySet<string> = new Set();
+    try {
+      state = await this.pollJob(batch);
+    } catch (error) {
+      // SendGrid documents the job endpoint for imports, upserts and deletions, not for removals
+      // from a list: if it does not know a removal's job, the contacts themselves say.
+      const unknownJob = error instanceof DestinationError && error.reason === 'not_found';
+      if (batch.kind !== 'remove' || !unknownJob) throw error;
+      ({ state, stillListed } = await this.checkRemoval(batch));
+    }
+    await this.settle(batch, state, stillListed);
     this.eta.settled(batch.seq, this.nowMs());
     this.jobsSettled.add(batch.seq);
     this.emit(this.stage, true);
+  }
+
+  /**
+   * A removal whose job SendGrid cannot report on: its contacts no longer in the list were
+   * removed; those still in it (SendGrid may not show the removal yet) stay the export's, and a
+   * later run removes them.
+   */
+  private async checkRemoval(
+    batch: BatchSummary,
+  ): Promise<{ state: FinalJob; stillListed: Set<string> }> {
+    const contacts = JSON.parse(await this.runs.batchContacts(this.runId, batch.seq)) as [
+      string,
+      string,
+    ][];
+    const { listId } = this.settings;
+    const stillListed = new Set<string>();
+    const step = this.opened.destination.limits.maxEmailsPerLookup;
+    for (const chunk of chunks(contacts, step)) {
+      const emails = chunk.map(([email]) => email);
+      const found = await this.withRetries('checking removed contacts', () =>
+        this.opened.session.findContacts(emails),
+      );
+      for (const email of emails)
+        if (found.get(email)?.listIds.includes(listId)) stillListed.add(email);
+    }
+    const removed = contacts.length - stillListed.size;
+    const counts = {
+      requested: contacts.length,
+      created: 0,
+      updated: 0,
+      deleted: removed,
+      errored: 0,
+    };
+    return {
+      state: { status: 'completed', counts, errorsUrl: undefined, message: undefined },
+      stillListed,
+    };
   }
 
   private async pollJob(batch: BatchSummary): Promise<FinalJob> {
@@ -482,8 +530,15 @@ export class RunExecution {
     }
   }
 
-  /** Records a finished job: the ledger learns only what the destination confirmed. */
-  private async settle(batch: BatchSummary, state: FinalJob): Promise<void> {
+  /**
+   * Records a finished job: the ledger learns only what the destination confirmed. `stillListed`:
+   * contacts of a removal that are still in the list, neither removed nor failed.
+   */
+  private async settle(
+    batch: BatchSummary,
+    state: FinalJob,
+    stillListed: ReadonlySet<string> = new Set(),
+  ): Promise<void> {
     // Upserts: SentContact[]; removals: [email, contact id][]. Read only when needed: a job that
     // took every contact goes to the ledger straight from its stored checkpoint.
     let parsed: [string, ...string[]][] | undefined;
@@ -554,6 +609,7 @@ export class RunExecution {
             unnamed,
             unreadable,
             reasons,
+            stillListed,
             contacts,
             at,
           }),
@@ -578,11 +634,14 @@ export class RunExecution {
       unreadable: string | undefined;
       /** Refused contacts: email to reason. */
       reasons: ReadonlyMap<string, string>;
+      /** A removal's contacts still in the list (see checkRemoval). */
+      stillListed: ReadonlySet<string>;
       contacts: readonly [string, ...string[]][];
       at: string;
     },
   ): Promise<void> {
-    const { batch, counts, jobFailed, unnamed, unreadable, reasons, contacts, at } = settled;
+    const { batch, counts, jobFailed, unnamed, unreadable, reasons, stillListed, contacts, at } =
+      settled;
     const { exportId } = this.settings;
     const upsert = batch.kind === 'upsert';
     if (jobFailed !== null) {
@@ -615,9 +674,26 @@ export class RunExecution {
       await runs.addCounters(this.runId, { created: counts.created, updated: counts.updated }, at);
     } else {
       const removed =
-        unnamed > 0 ? [] : contacts.map(([email]) => email).filter((email) => !reasons.has(email));
+        unnamed > 0
+          ? []
+          : contacts
+              .map(([email]) => email)
+              .filter((email) => !reasons.has(email) && !stillListed.has(email));
       await ledger.forgetDelivered(exportId, removed);
       await runs.addCounters(this.runId, { removed: removed.length }, at);
+      await runs.addProblems(
+        this.runId,
+        [...stillListed].map((email) => ({
+          ...this.problem(
+            'warning',
+            null,
+            email,
+            'not_removed_yet',
+            'SendGrid took the removal but cannot report on it, and still shows the contact in the list: a later run removes it if it is still there',
+          ),
+          source: 'job',
+        })),
+      );
     }
   }
 

@@ -647,6 +647,45 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await ledger.ledgerSize(exportId)).toBe(225);
   });
 
+  it('checks the list itself when SendGrid cannot report on a removal job', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    members.profiles.splice(0, 3);
+    // A removal SendGrid takes (202) but whose job it does not know; the first one it does not
+    // even apply yet.
+    const removalJobs = new Set<string>();
+    let removals = 0;
+    scenario.fetch = async (input, init) => {
+      const url = urlOf(input);
+      if (init?.method === 'DELETE') {
+        const jobId = crypto.randomUUID();
+        removalJobs.add(jobId);
+        if (removals++ === 0)
+          return new Response(JSON.stringify({ job_id: jobId }), { status: 202 });
+        const response = await fetch(input, init);
+        return new Response(JSON.stringify({ job_id: jobId }), { status: response.status });
+      }
+      const job = /\/contacts\/imports\/([^/?]+)/.exec(url)?.[1];
+      if (job !== undefined && removalJobs.has(job)) {
+        const body = { errors: [{ field: 'id', message: 'job ID does not exist' }] };
+        return new Response(JSON.stringify(body), { status: 404 });
+      }
+      return fetch(input, init);
+    };
+    const first = await runOnce();
+    expect(first).toMatchObject({ status: 'succeeded', counts: { removed: 0 } });
+    expect((await service.runProblems(admin, first.id)).map((p) => p.code)).toEqual([
+      'not_removed_yet',
+      'not_removed_yet',
+      'not_removed_yet',
+    ]);
+    expect(await ledger.ledgerSize(exportId)).toBe(230);
+    // Applied this time: the list no longer holds them, so they count as removed.
+    expect(await runOnce()).toMatchObject({ status: 'succeeded', counts: { removed: 3 } });
+    expect(await list()).toHaveLength(227);
+    expect(await ledger.ledgerSize(exportId)).toBe(227);
+  });
+
   it('an upsert export switched to mirror removes what it added, never what it found in its list', async () => {
     await defineExport('upsert');
     await addToList(sandboxSession(), ['person.0@example.com']);

@@ -109,10 +109,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     countMembers: (ids) => memberStore.countMembers(ids),
     unrefreshedSegments: (ids) => memberStore.unrefreshedSegments(ids),
     iterateMembers: (ids, options) => memberStore.iterateMembers(ids, options),
-    missingSegments: async (ids) => {
-      const found = await Promise.all(ids.map((id) => segmentStore.get(id)));
-      return ids.filter((_, index) => !found[index]);
-    },
+    missingSegments: (ids) => memberStore.missingSegments(ids),
     attributeTypes: async () =>
       new Map((await profileStore.attributes()).map((a) => [a.name, a.type] as const)),
   };

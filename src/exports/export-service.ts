@@ -34,8 +34,6 @@ import type { ProblemRow, RunRow, RunStore } from './run-store.js';
 
 /** What exports need to know about segments and profiles (wired in app.ts). */
 export interface ExportSources extends MemberSource {
-  /** Of `segmentIds`, those that do not exist. */
-  missingSegments(segmentIds: readonly string[]): Promise<string[]>;
   /** The catalog's attributes with their types (`string`, `number`, `boolean`, `date`). */
   attributeTypes(): Promise<Map<string, string>>;
 }

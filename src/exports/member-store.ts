@@ -34,6 +34,10 @@ export class MemberStore implements MemberSource {
     return this.segments.unrefreshed(segmentIds);
   }
 
+  missingSegments(segmentIds: readonly string[]): Promise<string[]> {
+    return this.segments.missing(segmentIds);
+  }
+
   async *iterateMembers(
     segmentIds: readonly string[],
     options: { batchSize: number; exportId: string; onlyDue: boolean },

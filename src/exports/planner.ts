@@ -27,6 +27,8 @@ export interface MemberSource {
    * them would deliver nothing (and a mirror export would remove everything it added).
    */
   unrefreshedSegments(segmentIds: readonly string[]): Promise<{ id: string; name: string }[]>;
+  /** Of `segmentIds`, those that do not exist (deleted since a run took its settings, say). */
+  missingSegments(segmentIds: readonly string[]): Promise<string[]>;
   /**
    * The members of the union of the segments, in batches. With `onlyDue`, only those the
    * export's ledger does not hold at their current version: new, changed, or never delivered.

@@ -5,8 +5,8 @@ import type { MemberSource } from './planner.js';
 /**
  * What a run checks before it sends anything, as the run, a preview and saving the export all
  * say it: how many members the segments hold, and why a run would send none of them.
- * - Segments never refreshed: their membership was never computed, so they hold no one (and a
- *   mirror export would take everyone it added away).
+ * - Segments deleted (since a run took its settings) or never refreshed: they hold no one, and a
+ *   mirror export would take everyone it added away.
  * - More members than the connection's limit.
  */
 export async function checkBeforeSending(
@@ -14,7 +14,28 @@ export async function checkBeforeSending(
   segmentIds: readonly string[],
   profileLimit: number,
 ): Promise<{ members: number; refusals: string[] }> {
+  const refusals = await checkSegments(source, segmentIds);
+  const members = await source.countMembers(segmentIds);
+  if (members > profileLimit) {
+    refusals.push(
+      `the export's segments hold ${members} profiles, over the connection's limit of ${profileLimit} profiles per export (raise the limit or narrow the segments)`,
+    );
+  }
+  return { members, refusals };
+}
+
+/** Why the segments hold no membership to go by: deleted, or never refreshed. */
+export async function checkSegments(
+  source: MemberSource,
+  segmentIds: readonly string[],
+): Promise<string[]> {
   const refusals: string[] = [];
+  const missing = await source.missingSegments(segmentIds);
+  if (missing.length > 0) {
+    refusals.push(
+      `${missing.length === 1 ? 'segment' : 'segments'} ${missing.join(', ')} no longer ${missing.length === 1 ? 'exists' : 'exist'} (deleted since the run took the export's settings)`,
+    );
+  }
   const unrefreshed = await source.unrefreshedSegments(segmentIds);
   if (unrefreshed.length > 0) {
     const names = unrefreshed.map((s) => `"${s.name}" (${s.id})`).join(', ');
@@ -25,13 +46,7 @@ export async function checkBeforeSending(
         : `segments ${names} have never been refreshed, so they have no members yet: run ${commands}`,
     );
   }
-  const members = await source.countMembers(segmentIds);
-  if (members > profileLimit) {
-    refusals.push(
-      `the export's segments hold ${members} profiles, over the connection's limit of ${profileLimit} profiles per export (raise the limit or narrow the segments)`,
-    );
-  }
-  return { members, refusals };
+  return refusals;
 }
 
 /**

@@ -13,7 +13,7 @@ import { ledgerFingerprint } from './payload-hash.js';
 import { planRemovals } from './plan.js';
 import { ExportPlanner, type MemberSource, type PlannerDeps, type PlanStep } from './planner.js';
 import type { RequestBuffer } from './request-buffer.js';
-import { checkBeforeSending, checkDestination } from './run-checks.js';
+import { checkBeforeSending, checkDestination, checkSegments } from './run-checks.js';
 import { RunEta } from './run-eta.js';
 import type { RunStatus } from './run-states.js';
 import type { BatchRow, BatchSummary, ProblemRow, RunRow, RunStore } from './run-store.js';
@@ -715,6 +715,15 @@ export class RunExecution {
     let after = '';
     for (;;) {
       await this.throwIfCanceled();
+      // Leavers are read against the segments' membership as it is now: a segment deleted since
+      // the run began has none, and every contact it brought would look like a leaver.
+      const refusals = await checkSegments(this.deps.members, segmentIds);
+      if (refusals.length > 0) {
+        await this.runs.update(this.runId, {
+          error: `${refusals.join('; ')}: no more contacts were removed`,
+        });
+        return;
+      }
       const page = await ledger.leaverPage(exportId, segmentIds, after, 1_000);
       const last = page.at(-1);
       if (last !== undefined) {

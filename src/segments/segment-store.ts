@@ -231,6 +231,18 @@ export class SegmentStore {
 
   /** The number of distinct profiles in the stored membership of any of `segmentIds`. */
   /** Of `segmentIds`, the segments never refreshed: their membership was never computed. */
+  /** Of `segmentIds`, those that do not exist. */
+  async missing(segmentIds: readonly string[]): Promise<string[]> {
+    if (segmentIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('segments')
+      .select('id')
+      .where('id', 'in', segmentIds)
+      .execute();
+    const found = new Set(rows.map((row) => row.id));
+    return segmentIds.filter((id) => !found.has(id));
+  }
+
   async unrefreshed(segmentIds: readonly string[]): Promise<{ id: string; name: string }[]> {
     if (segmentIds.length === 0) return [];
     return this.db

@@ -686,6 +686,32 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await ledger.ledgerSize(exportId)).toBe(227);
   });
 
+  it('removes nothing once a segment of the run is deleted, before or while it runs', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    members.profiles.splice(0, 5);
+    members.profiles[10]!.attributes.first_name = 'Changed';
+    // The segment deleted while the run goes on (once it has sent its change).
+    const everyMissing = (ids: readonly string[]) => Promise.resolve([...ids]);
+    scenario.fetch = (input, init) => {
+      if (init?.method === 'PUT') members.missingSegments = everyMissing;
+      return fetch(input, init);
+    };
+    const during = await runOnce();
+    expect(during).toMatchObject({
+      status: 'partially_succeeded',
+      counts: { sent: 1, removed: 0 },
+    });
+    expect(during.error).toBe(
+      `segment ${SEGMENT} no longer exists (deleted since the run took the export's settings): no more contacts were removed`,
+    );
+    expect(await list()).toHaveLength(230);
+    // Deleted before it starts: the run sends and removes nothing.
+    const before = await runOnce();
+    expect(before).toMatchObject({ status: 'failed', counts: { sent: 0, removed: 0 } });
+    expect(before.error).toMatch(/^segment \S+ no longer exists .*; nothing was sent$/);
+  });
+
   it('an upsert export switched to mirror removes what it added, never what it found in its list', async () => {
     await defineExport('upsert');
     await addToList(sandboxSession(), ['person.0@example.com']);

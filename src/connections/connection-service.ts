@@ -106,7 +106,9 @@ export interface ConnectionServiceDeps {
   destinations: Readonly<Record<string, DestinationType<never>>>;
   fetch: typeof fetch;
   clock: Clock;
-  /** The exports using a connection (removal is refused while there are any). */
+  /**
+   * The exports using a connection, or running on it (removal is refused while there are any).
+   */
   connectionUsers: (connectionId: string) => Promise<{ id: string; name: string }[]>;
 }
 
@@ -224,7 +226,7 @@ export class ConnectionService {
     const users = await this.deps.connectionUsers(id);
     if (users.length > 0) {
       throw new ConflictError(
-        `connection ${id} is used by ${users.length} export(s): ${users.map((u) => `${u.name} (${u.id})`).join(', ')}; remove or detach them first`,
+        `connection ${id} is used by ${users.length} export(s): ${users.map((u) => `${u.name} (${u.id})`).join(', ')}; remove or detach them first (and let a run still going on it end, or cancel it)`,
         'connection_in_use',
       );
     }

@@ -209,6 +209,9 @@ export class ExportService {
       // the ledger of what reached it stays true.
       const otherConnection = connectionId !== current.connection_id;
       const listId = data.listId ?? current.list_id;
+      // A new list starts a new ledger: a run still going would write its old list's deliveries
+      // into it, and they would pass for contacts the export put in the new list.
+      if (listId !== current.list_id) await this.refuseWhileActive(id, 'moved to another list');
       const destinationChanged = otherConnection || listId !== current.list_id;
       if (destinationChanged) {
         changes.list_id = await this.checkList(

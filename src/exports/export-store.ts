@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, ExportsTable } from '../db/schema.js';
+import { activeStatuses } from './run-states.js';
 
 // ledger_settings belongs to the ledger (ledger-store.ts), not to the export's definition.
 export type ExportRow = Omit<Selectable<ExportsTable>, 'ledger_settings'>;
@@ -101,13 +102,28 @@ export class ExportStore {
   }
 
   /** The exports attached to a connection (its removal is refused while there are any). */
-  usersOfConnection(connectionId: string): Promise<{ id: string; name: string }[]> {
-    return this.db
+  /**
+   * The exports using a connection: those attached to it, and those with a run still going (or
+   * interrupted) that took it in its settings before the export moved to another connection.
+   */
+  async usersOfConnection(connectionId: string): Promise<{ id: string; name: string }[]> {
+    const attached = await this.db
       .selectFrom('exports')
       .select(['id', 'name'])
       .where('connection_id', '=', connectionId)
-      .orderBy('name')
       .execute();
+    const running = await this.db
+      .selectFrom('export_runs as r')
+      .innerJoin('exports as e', 'e.id', 'r.export_id')
+      .select(['e.id', 'e.name', 'r.settings'])
+      .where('r.status', 'in', [...activeStatuses])
+      .execute();
+    const users = new Map(attached.map((e) => [e.id, e]));
+    for (const run of running) {
+      const settings = run.settings ? (JSON.parse(run.settings) as { connectionId?: string }) : {};
+      if (settings.connectionId === connectionId) users.set(run.id, { id: run.id, name: run.name });
+    }
+    return [...users.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Deletes the export with its runs and ledger (cascade); returns whether it existed. */

@@ -1,6 +1,6 @@
 import type { DestinationSession, DestinationType, JobState } from '../destinations/destination.js';
 import type { Clock } from '../shared/clock.js';
-import { DestinationError } from '../shared/errors.js';
+import { DestinationError, NotFoundError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { chunks } from '../shared/chunks.js';
 import { decideRetry, type RetryPolicy } from '../shared/retry-policy.js';
@@ -104,6 +104,7 @@ const JOB_DEADLINE_MS = 6 * 60 * 60 * 1000;
 export class RunExecution {
   private settings!: RunSettings;
   private opened!: OpenedDestination;
+  private destinationOpen = false;
   private readonly startedMs: number;
   private sentHere = 0;
   private batchesSent = 0;
@@ -157,7 +158,16 @@ export class RunExecution {
       this.settings = await this.deps.loadSettings(this.run);
       await this.runs.update(this.runId, { settings: JSON.stringify(this.settings) });
     }
-    this.opened = await this.deps.openDestination(this.settings);
+    this.opened = await this.deps.openDestination(this.settings).catch((error: unknown) => {
+      // The connection the run took was removed since (an interrupted run, resumed later).
+      if (error instanceof NotFoundError) {
+        throw new RunFailure(
+          `the run's connection ${this.settings.connectionId} no longer exists, so the requests SendGrid acknowledged before cannot be checked; the next run sends their contacts again`,
+        );
+      }
+      throw error;
+    });
+    this.destinationOpen = true;
     this.eta = new RunEta(await this.runs.recentJobMs(this.settings.exportId));
     const batches = await this.runs.batches(this.runId);
     this.nextSeq = batches.reduce((max, b) => Math.max(max, b.seq), 0);
@@ -429,6 +439,8 @@ export class RunExecution {
    * unsettled, and the next run sends its contacts again.
    */
   async settleAfterStop(): Promise<void> {
+    // Stopped before its destination was open: nothing can be asked of SendGrid.
+    if (!this.destinationOpen) return;
     this.stopping = true;
     try {
       await this.settleSubmitted();

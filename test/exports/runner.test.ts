@@ -15,6 +15,7 @@ import { RunStore } from '../../src/exports/run-store.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
+import { NotFoundError } from '../../src/shared/errors.js';
 import { describeEachDatabase } from '../helpers/databases.js';
 import { contractCheckedFetch } from '../helpers/openapi.js';
 
@@ -1312,6 +1313,29 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(attempts.find((a) => a.status === 'rejected')).toMatchObject({
       reason: { code: 'run_in_progress' },
     });
+  });
+
+  it("keeps a run's list and connection while it runs: no move to another list, no removal of its connection", async () => {
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    const otherList = (await sandboxSession().createList('Elsewhere')).id;
+    await expect(service.edit(admin, exportId, { listId: otherList })).rejects.toMatchObject({
+      code: 'run_in_progress',
+    });
+    // The run took connection con_test; the export moved on to another one since.
+    const settings = await service.settingsForRun((await runs.findRun(queued.id))!);
+    await runs.update(queued.id, {
+      settings: JSON.stringify({ ...settings, connectionId: 'con_before' }),
+    });
+    expect(await new ExportStore(get().db).usersOfConnection('con_before')).toEqual([
+      { id: exportId, name: 'Export upsert' },
+    ]);
+    // Removed anyway (before this rule), the run fails saying so, without a crash.
+    const run = await runner({
+      openDestination: () => Promise.reject(new NotFoundError('connection', 'con_before')),
+    }).execute(queued.id);
+    expect(run).toMatchObject({ status: 'failed' });
+    expect(run?.error).toMatch(/^the run's connection con_before no longer exists/);
+    expect(await new ExportStore(get().db).usersOfConnection('con_before')).toEqual([]);
   });
 
   it('refuses to send anything over the connection limit', async () => {

@@ -1,7 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+  type SqliteDatabase,
+  type SqliteDialectConfig,
+} from 'kysely';
 import pg from 'pg';
 import type { DatabaseTarget } from '../config.js';
 import type { SqlDialect } from './dialect.js';
@@ -50,7 +60,7 @@ export function openDatabase(
       sqlite.pragma('wal_autocheckpoint = 10000');
       sqlite.pragma('journal_size_limit = 67108864');
       const db = new Kysely<Database>({
-        dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+        dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }),
       });
       rememberSqliteHandle(db, sqlite);
       return { db, dialect: 'sqlite', close: () => db.destroy() };
@@ -71,6 +81,29 @@ export function openDatabase(
 
 // Statements Kysely ran recently, kept prepared by their text.
 const STATEMENTS_KEPT = 200;
+
+/**
+ * SQLite transactions that take the write lock when they begin (BEGIN IMMEDIATE). A deferred
+ * transaction that reads and then writes fails at once with "database is locked" when another
+ * process wrote in between (WAL mode cannot upgrade its read snapshot), whatever busy_timeout
+ * says: a profile import beside a running export did. Taken at the start, the lock is waited
+ * for as busy_timeout allows.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly settings: SqliteDialectConfig) {
+    super(settings);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.settings);
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
 
 /**
  * The connection as Kysely's SQLite dialect sees it, with its statements kept prepared by their

@@ -730,6 +730,15 @@ export class RunExecution {
       // Leavers are read against the segments' membership as it is now: a segment deleted since
       // the run began has none, and every contact it brought would look like a leaver.
       const refusals = await checkSegments(this.deps.members, segmentIds);
+      // Another export of the list may be sending a leaver to a member of its own: its ledger
+      // says so only once SendGrid confirmed it, so the removal waits until that run ended.
+      const others = await this.runs.activeRunsOnList(listId, exportId);
+      if (others.length > 0) {
+        const names = others.map((r) => `"${r.exportName}" (run ${r.id})`).join(', ');
+        refusals.push(
+          `another export of the list is running (${names}), and may be sending some of the leavers to its members; a later run removes them`,
+        );
+      }
       if (refusals.length > 0) {
         await this.runs.update(this.runId, {
           error: `${refusals.join('; ')}: no more contacts were removed`,

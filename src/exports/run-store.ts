@@ -213,6 +213,22 @@ export class RunStore {
     return durations.reduce((sum, ms) => sum + ms, 0) / durations.length;
   }
 
+  /** The queued or going runs of other exports into the same list, with their export's name. */
+  async activeRunsOnList(
+    listId: string,
+    exceptExportId: string,
+  ): Promise<{ id: string; exportName: string }[]> {
+    return this.db
+      .selectFrom('export_runs as r')
+      .innerJoin('exports as e', 'e.id', 'r.export_id')
+      .select(['r.id', 'e.name as exportName'])
+      .where('e.list_id', '=', listId)
+      .where('e.id', '<>', exceptExportId)
+      .where('r.status', 'in', [...activeStatuses])
+      .orderBy('r.id')
+      .execute();
+  }
+
   /** Whether the run has requests SendGrid acknowledged whose jobs it has not settled. */
   async hasUnsettledRequests(runId: string): Promise<boolean> {
     const row = await this.db

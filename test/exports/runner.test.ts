@@ -713,6 +713,27 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(before.error).toMatch(/^segment \S+ no longer exists .*; nothing was sent$/);
   });
 
+  it('leaves the leavers in the list while another export of the list is running', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    members.profiles.splice(0, 2);
+    const { export: other } = await service.add(admin, {
+      name: 'Same list',
+      connectionId: CONNECTION,
+      listId,
+      mapping: { email: 'email' },
+      segmentIds: [SEGMENT],
+    });
+    const going = await service.startRun(admin, other.id, { trigger: 'manual' });
+    const waited = await runOnce();
+    expect(waited).toMatchObject({ status: 'partially_succeeded', counts: { removed: 0 } });
+    expect(waited.error).toBe(
+      `another export of the list is running ("Same list" (run ${going.id})), and may be sending some of the leavers to its members; a later run removes them: no more contacts were removed`,
+    );
+    await service.cancelRun(admin, going.id);
+    expect(await runOnce()).toMatchObject({ status: 'succeeded', counts: { removed: 2 } });
+  });
+
   it('an upsert export switched to mirror removes what it added, never what it found in its list', async () => {
     await defineExport('upsert');
     await addToList(sandboxSession(), ['person.0@example.com']);

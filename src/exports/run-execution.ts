@@ -27,6 +27,11 @@ export interface RunSettings {
   mode: 'upsert' | 'mirror';
   segmentIds: string[];
   profileLimit: number;
+  /**
+   * Whether the list held no contacts when the run first read it. A resumed run goes by this,
+   * not by the list as it is then: the contacts an interrupted request put there are the run's.
+   */
+  listWasEmpty?: boolean;
 }
 
 /** A destination session opened on the run's connection, acting as its export user. */
@@ -203,7 +208,13 @@ export class RunExecution {
     await this.deps.ledger.useSettings(exportId, ledgerFingerprint(mapping, listId));
     this.ledgerEmpty = await this.deps.ledger.isEmpty(exportId);
     const sentBefore = await this.sentBefore();
-    const planned = await this.deliverMembers(sentBefore, list?.contactCount ?? 0);
+    let { listWasEmpty } = this.settings;
+    if (listWasEmpty === undefined) {
+      listWasEmpty = (list?.contactCount ?? 0) === 0;
+      this.settings = { ...this.settings, listWasEmpty };
+      await this.runs.update(this.runId, { settings: JSON.stringify(this.settings) });
+    }
+    const planned = await this.deliverMembers(sentBefore, listWasEmpty);
     // Members the ledger held at their current version were not even read: all unchanged (but
     // those this run delivered itself before an interruption, counted as sent).
     const notRead = this.membersTotal - this.dueSeen - sentBefore.size;
@@ -233,7 +244,7 @@ export class RunExecution {
    * sends them one at a time (never fanning out to one endpoint) while planning goes on; a
    * settler polls and settles their jobs meanwhile. Returns the emails the run planned.
    */
-  private async deliverMembers(sentBefore: EmailSet, listContacts: number): Promise<EmailSet> {
+  private async deliverMembers(sentBefore: EmailSet, listWasEmpty: boolean): Promise<EmailSet> {
     this.emit('sending', true);
     // One full request waits while another is in flight and a third fills: enough to keep the
     // sender busy, and each holds up to 6 MB, so no more.
@@ -247,7 +258,7 @@ export class RunExecution {
     this.settling = settling;
     const settler = drain(settling, (batch) => this.settleJob(batch), stopPlanning);
     const { exportId, listId, mapping, segmentIds } = this.settings;
-    const alreadyInList = this.adoptionCheck(listContacts);
+    const alreadyInList = this.adoptionCheck(listWasEmpty);
     const planner = new ExportPlanner(
       {
         members: this.deps.members,
@@ -304,13 +315,14 @@ export class RunExecution {
    * How to tell which contacts new to the export its list holds already: someone else put those
    * there, and a mirror export must never remove them. Asked in upsert mode too, since an export
    * can be switched to mirror later, and by then nobody can tell. Asked only when the list held
-   * contacts as the run started (`listContacts`): into an empty list, every new contact is the
-   * export's own.
+   * contacts as the run first started: into an empty list, every new contact is the export's own.
+   * (Into a list that held some, the contacts of a request the run sent just before it was
+   * killed are found there on resuming, and are then taken as found: never removed by mirror.)
    */
-  private adoptionCheck(listContacts: number): PlannerDeps['alreadyInList'] {
+  private adoptionCheck(listWasEmpty: boolean): PlannerDeps['alreadyInList'] {
     const { listId } = this.settings;
     const { session, destination } = this.opened;
-    if (listContacts === 0) return undefined;
+    if (listWasEmpty) return undefined;
     return async (emails) => {
       const inList = new Set<string>();
       for (const chunk of chunks(emails, destination.limits.maxEmailsPerLookup)) {

@@ -1400,12 +1400,17 @@ describeEachDatabase('export runner against the sandbox', (get) => {
    * Executes the run on a worker that "dies" right before its third request: every call it makes
    * from then on hangs forever. Returns once its heartbeat has gone stale (the clock moved on).
    */
-  const dieBeforeThirdRequest = async (runId: string) => {
+  /** The worker dies as its third request goes out: before SendGrid has it, or once it `landed`. */
+  const dieBeforeThirdRequest = async (runId: string, { landed = false } = {}) => {
     let puts = 0;
     let dead = false;
     const hang = () => new Promise<Response>(() => undefined);
     scenario.fetch = async (input, init) => {
       if (init?.method === 'PUT' && ++puts === 3) dead = true;
+      if (dead && landed && puts === 3 && init?.method === 'PUT') {
+        await fetch(input, init);
+        return hang();
+      }
       if (dead) return hang();
       const response = await fetch(input, init);
       return dead ? hang() : response;
@@ -1437,6 +1442,21 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(seen.at(-1)).toMatchObject({ batchesSent: 5, jobsDone: 5, jobsTotal: 5 });
     expect(await list()).toHaveLength(230);
+  });
+
+  it('takes the contacts of a request that landed as the worker died for its own, in a list that was empty', async () => {
+    await defineExport('mirror');
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    await dieBeforeThirdRequest(queued.id, { landed: true });
+    sandbox.runPendingJobs();
+    const second = runner({ workerId: 'worker-b' });
+    expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
+    await second.execute(queued.id);
+    expect(await service.getRun(admin, queued.id)).toMatchObject({ status: 'succeeded' });
+    // Found in the list on resuming, they were still put there by this export: mirror removes them.
+    members.profiles.splice(100, 50);
+    expect((await runOnce()).counts).toMatchObject({ removed: 50 });
+    expect(await list()).toHaveLength(180);
   });
 
   it('resumes a --full run without sending again what it delivered before it died', async () => {

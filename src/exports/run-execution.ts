@@ -457,8 +457,13 @@ export class RunExecution {
     try {
       await this.settleSubmitted();
     } catch (error) {
+      // SendGrid failing to answer is expected here (it may be why the run stopped): its message
+      // says enough. Anything else is a bug, and its stack is logged.
+      const expected = error instanceof DestinationError || error instanceof RunFailure;
       this.deps.logger.warn(
-        { err: error, runId: this.runId },
+        expected
+          ? { runId: this.runId, reason: (error as Error).message }
+          : { err: error, runId: this.runId },
         'could not settle the acknowledged jobs of a stopped run',
       );
     }

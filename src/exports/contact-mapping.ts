@@ -35,15 +35,15 @@ export function normaliseEmail(value: string): string {
  * a custom field value of the wrong type is left out with a warning.
  *
  * A field whose attribute is empty is left out, and the destination keeps what the contact holds
- * there; but when the export delivered this very contact before (`deliveredEmail`), its text
- * fields are sent empty, so that a value the profile lost is cleared in the list too. (Numbers and
- * dates cannot be sent empty: those keep their last value.)
+ * there; but in a contact the export put in the list itself and delivered before (`ownEmail`), its
+ * text fields are sent empty, so that a value the profile lost is cleared in the list too.
+ * (Numbers and dates cannot be sent empty: those keep their last value.)
  */
 export function mapContact(
   attributes: Readonly<Record<string, AttributeValue | undefined>>,
   mapping: ContactMapping,
   destination: Pick<DestinationType, 'isValidEmail' | 'isValidDate' | 'reservedFields'>,
-  deliveredEmail?: string,
+  ownEmail?: string,
 ): MappedContact {
   const rawEmail = attributes[mapping.email];
   if (rawEmail === undefined || rawEmail === null || String(rawEmail).trim() === '') {
@@ -61,7 +61,7 @@ export function mapContact(
       reason: `invalid email address ${JSON.stringify(String(rawEmail))}`,
     };
   }
-  const clearsEmpty = deliveredEmail === email;
+  const clearsEmpty = ownEmail === email;
   let warnings: string[] | undefined;
   const fields: Record<string, string> = {};
   for (const { field, attribute, maxLength } of reservedFieldsOf(mapping, destination)) {
@@ -75,7 +75,8 @@ export function mapContact(
     // counts two. That is never less than the count of code points, so the value fits whichever
     // way SendGrid counts.
     if (maxLength !== undefined && text.length > maxLength) {
-      text = truncateText(text, maxLength);
+      // Trimmed again: the cut may leave spaces or a line break at the end.
+      text = truncateText(text, maxLength).trimEnd();
       (warnings ??= []).push(`${field} truncated to ${maxLength} characters`);
     }
     if (text !== '' || clearsEmpty) fields[field] = text;

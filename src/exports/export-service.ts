@@ -376,12 +376,15 @@ export class ExportService {
     // Members the ledger holds at their current version are not read: unchanged, as in a run.
     preview.unchanged += Math.max(0, members - read);
     if (record.mode === 'mirror') {
+      // A run cannot look up (so cannot remove) an email longer than the destination searches:
+      // it reports such a leaver as not removed, so it is not counted here.
+      const longest = opened.destination.limits.maxLookupEmailLength;
       preview.would_remove = await ledger.countRemovals(
         record.id,
         record.list_id,
         record.segment_ids,
         givenUp,
-        planner.planned,
+        { has: (email) => planner.planned.has(email) || email.length > longest },
       );
     }
     refusals.push(...(await this.destinationRefusals(opened.session, record.list_id, mapping)));
@@ -625,6 +628,13 @@ export class ExportService {
           issues.push({
             path: `mapping.customFields.${name}`,
             message: `SendGrid has no custom field named "${name}"${fields.length > 0 ? ` (it has: ${fields.map((f) => f.name).join(', ')})` : ' (it has none)'}`,
+          });
+          continue;
+        }
+        if (resolved.some((r) => r.id === field.id)) {
+          issues.push({
+            path: `mapping.customFields.${name}`,
+            message: `the custom field "${field.name}" is mapped more than once`,
           });
           continue;
         }

@@ -12,6 +12,7 @@ interface MemberRow {
   updated_at: string;
   email: string | null;
   hash: string | null;
+  adopted: number | null;
 }
 
 /**
@@ -54,7 +55,9 @@ export class MemberStore implements MemberSource {
         attributes: parseAttributes(row.attributes),
         version: row.updated_at,
         delivered:
-          row.email !== null && row.hash !== null ? { email: row.email, hash: row.hash } : null,
+          row.email !== null && row.hash !== null
+            ? { email: row.email, hash: row.hash, adopted: Number(row.adopted) === 1 }
+            : null,
       }));
     }
   }
@@ -183,5 +186,7 @@ export class MemberStore implements MemberSource {
   }
 }
 
-/** A member's columns: its profile, and the contact and payload hash the ledger holds for it. */
-const memberColumns = sql.raw('p.id, p.key, p.attributes, p.updated_at, l.email, l.hash');
+/** A member's columns: its profile, and the contact, payload hash and adoption the ledger holds. */
+const memberColumns = sql.raw(
+  'p.id, p.key, p.attributes, p.updated_at, l.email, l.hash, l.adopted',
+);

@@ -14,8 +14,11 @@ export interface MemberProfile {
   attributes: Readonly<Record<string, AttributeValue>>;
   /** The profile's version (its updated_at) these attributes are. */
   version: string;
-  /** The contact the export's ledger holds for this profile (email, payload hash), or null. */
-  delivered: { email: string; hash: string } | null;
+  /**
+   * The contact the export's ledger holds for this profile (email, payload hash, and whether the
+   * list held it before the export first sent it), or null.
+   */
+  delivered: { email: string; hash: string; adopted: boolean } | null;
 }
 
 /** Where a run reads its members from (member-store.ts). */
@@ -193,7 +196,10 @@ export class ExportPlanner {
     const result: PlanStep = { ...emptyStep(), read: profiles.length };
     const candidates: Candidate[] = [];
     for (const profile of profiles) {
-      const mapped = mapContact(profile.attributes, mapping, destination, profile.delivered?.email);
+      // Empty fields are cleared only in a contact the export put in the list itself: what
+      // someone else's contact holds there is theirs.
+      const own = profile.delivered && !profile.delivered.adopted ? profile.delivered : undefined;
+      const mapped = mapContact(profile.attributes, mapping, destination, own?.email);
       if (!mapped.ok) {
         result.problems.push({
           severity: 'skipped',
@@ -212,16 +218,14 @@ export class ExportPlanner {
       const bytes = Buffer.byteLength(payload);
       // A contact no request can carry (a huge custom text) would only be refused: skipped. Its
       // profile still maps to the contact the list holds, if any, so that is not given up.
-      if (
-        bytes + destination.requestOverheadBytes(listId, 1) >
-        destination.limits.maxBytesPerRequest
-      ) {
+      const alone = bytes + destination.requestOverheadBytes(listId, 1);
+      if (alone > destination.limits.maxBytesPerRequest) {
         result.problems.push({
           severity: 'skipped',
           profileKey: profile.key,
           email: mapped.contact.email,
           code: 'too_large',
-          reason: `the contact takes ${bytes} bytes, more than one SendGrid request carries (${destination.limits.maxBytesPerRequest})`,
+          reason: `the contact takes ${bytes} bytes (${alone} in a request of its own), more than one SendGrid request carries (${destination.limits.maxBytesPerRequest})`,
         });
         continue;
       }

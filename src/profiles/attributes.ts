@@ -225,7 +225,7 @@ export function coerceJson(
   }
   if (typeof raw === 'number') {
     // JSON.parse reads 1e400 as Infinity, which JSON cannot store (it would clear the value).
-    if (!Number.isFinite(raw)) return { error: 'expected a number, got one too large to store' };
+    if (!Number.isFinite(raw)) return { error: 'a number too large to store (beyond ±1.8e308)' };
     if (type === 'number') return { value: raw };
     if (type === 'string') return { value: String(raw) };
     return { error: `expected ${describeType(type)}, got the number ${raw}` };

@@ -5,7 +5,7 @@ import { ManualClock } from '../shared/clock.js';
 import { ValidationError } from '../shared/errors.js';
 import { MalformedFileError } from './readers.js';
 import { ProfileStore } from './profile-store.js';
-import { ProfileService } from './service.js';
+import { parseAttributeSchema, ProfileService } from './service.js';
 import type { ImportOptions } from './import.js';
 
 /** A byte source delivering `bytes` in small chunks, so chunk boundaries fall mid-record. */
@@ -141,7 +141,7 @@ for (const worker of [false, true])
       expect(result).toMatchObject({ updated: 0, created: 0, rejected: 2 });
       expect(result.errors[0]).toEqual({
         line: 1,
-        message: 'n: expected a number, got one too large to store',
+        message: 'n: a number too large to store (beyond ±1.8e308)',
       });
       // The stored value stays.
       expect((await service.get('a@x.com')).attributes.n).toBe(2);
@@ -162,6 +162,10 @@ for (const worker of [false, true])
         });
         expect(row.errors[0]?.message).toMatch(/not a built-in object property/);
       }
+      for (const schema of ['{"__proto__":"string"}', '{"attributes":{"__proto__":"date"}}'])
+        expect(() => parseAttributeSchema(JSON.parse(schema))).toThrow(
+          /__proto__: expected an attribute name that is not a built-in object property/,
+        );
     });
 
     it('honours declared types from a schema and refuses clashes with the catalog', async () => {

@@ -3,6 +3,7 @@ import type { Clock } from '../shared/clock.js';
 import { NotFoundError, ValidationError } from '../shared/errors.js';
 import { parseInput } from '../shared/validation.js';
 import {
+  attributeNameProblem,
   attributeSchemaFileSchema,
   declaredTypes,
   normaliseKey,
@@ -78,5 +79,16 @@ export class ProfileService {
 
 /** Reads a `--schema` document (`{"total_spend":"number",...}`, optionally under `attributes`). */
 export function parseAttributeSchema(document: unknown): Record<string, AttributeType> {
+  // JSON.parse keeps a `__proto__` key as the document's own; the schema's record would drop it
+  // without a word, so it is refused here, as any name of a built-in object property is.
+  const wrapped = (document as { attributes?: unknown } | null)?.attributes;
+  for (const level of [document, wrapped]) {
+    if (typeof level === 'object' && level !== null && Object.hasOwn(level, '__proto__')) {
+      const message = attributeNameProblem('__proto__') ?? 'not an attribute name';
+      throw new ValidationError(`invalid schema: __proto__: ${message}`, [
+        { path: '__proto__', message },
+      ]);
+    }
+  }
   return declaredTypes(parseInput(attributeSchemaFileSchema, document, 'schema'));
 }

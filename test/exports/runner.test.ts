@@ -574,6 +574,8 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect((await runOnce()).counts).toMatchObject({ sent: 231, failed: 0 });
     members.profiles.pop();
     members.profiles.shift();
+    // The preview counts what a run would remove: not the one it cannot look up.
+    expect((await service.preview(admin, exportId)).would_remove).toBe(1);
     const run = await runOnce();
     expect(run).toMatchObject({
       status: 'partially_succeeded',
@@ -1206,7 +1208,9 @@ describeEachDatabase('export runner against the sandbox', (get) => {
         severity: 'skipped',
         code: 'too_large',
         email: 'person.7@example.com',
-        reason: expect.stringMatching(/^the contact takes 30\d\d bytes, more than/) as unknown,
+        reason: expect.stringMatching(
+          /^the contact takes 30\d\d bytes \(3\d{3} in a request of its own\), more than/,
+        ) as unknown,
       },
     ]);
   });
@@ -1246,11 +1250,15 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       segmentIds: [SEGMENT],
     });
     exportId = saved.id;
+    // Someone else's contact, found in the list: what it holds is theirs, never cleared.
+    await addToList(sandboxSession(), ['person.6@example.com']);
+    sandbox.runPendingJobs();
     expect((await runOnce()).counts).toMatchObject({ sent: 230 });
     const profile = members.profiles[4]!;
     delete profile.attributes.first_name;
     delete profile.attributes.city;
-    expect((await runOnce()).counts).toMatchObject({ sent: 1, updated: 1 });
+    delete members.profiles[6]!.attributes.first_name;
+    expect((await runOnce()).counts).toMatchObject({ sent: 2, updated: 2 });
     sandbox.runPendingJobs();
     const response = await fetch(`${sandbox.url}/__sandbox/lists/${listId}/contacts`);
     const { contacts } = (await response.json()) as {
@@ -1261,6 +1269,8 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(cleared?.custom_fields?.tier ?? '').toBe('');
     const kept = contacts.find((c) => c.email === 'person.5@example.com');
     expect(kept).toMatchObject({ first_name: 'Name 5', custom_fields: { tier: 'Madrid' } });
+    const theirs = contacts.find((c) => c.email === 'person.6@example.com');
+    expect(theirs).toMatchObject({ first_name: 'Name 6' });
   });
 
   it('delivers very small and very large numbers to a number field', async () => {

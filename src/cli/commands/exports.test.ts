@@ -24,6 +24,11 @@ describe('exports CLI', () => {
       /--map nickname=nick: unknown field "nickname"/,
     );
     expect(() => parseMappings(['email'])).toThrow(/expected FIELD=ATTRIBUTE/);
+    // SendGrid's custom field names are one whatever their case.
+    expect(() => parseMappings(['custom:tier=a', 'custom:Tier=b'])).toThrow(
+      /--map custom:Tier=b: custom:Tier is mapped more than once/,
+    );
+    expect(() => parseMappings(['custom:__proto__=a'])).toThrow(/__proto__ cannot be mapped/);
   });
 
   it('maps a run to the exit codes scripts rely on', () => {

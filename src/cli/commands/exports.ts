@@ -29,12 +29,16 @@ export function parseMappings(values: readonly string[]): Mapping {
     const match = /^([^=]+)=(.+)$/.exec(value);
     if (!match?.[1] || !match[2]) throw badMap(value, 'expected FIELD=ATTRIBUTE');
     const [, field, attribute] = match;
-    // A field filled twice is a mistake to point out, not a tie for the last flag to win.
-    if (mapped.has(field)) throw badMap(value, `${field} is mapped more than once`);
-    mapped.add(field);
+    const custom = field.startsWith('custom:') && field.length > 7 ? field.slice(7) : undefined;
+    // A field filled twice is a mistake to point out, not a tie for the last flag to win; custom
+    // field names are SendGrid's, the same whatever their case.
+    const key = custom === undefined ? field : `custom:${custom.toLowerCase()}`;
+    if (mapped.has(key)) throw badMap(value, `${field} is mapped more than once`);
+    mapped.add(key);
     if (field === 'email') mapping.email = attribute;
-    else if (field.startsWith('custom:') && field.length > 7)
-      mapping.customFields[field.slice(7)] = attribute;
+    else if (custom === '__proto__')
+      throw badMap(value, 'a field named __proto__ cannot be mapped');
+    else if (custom !== undefined) mapping.customFields[custom] = attribute;
     else if ((reservedFieldNames as readonly string[]).includes(field))
       mapping.fields[field] = attribute;
     else {

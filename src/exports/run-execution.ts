@@ -461,9 +461,7 @@ export class RunExecution {
       // says enough. Anything else is a bug, and its stack is logged.
       const expected = error instanceof DestinationError || error instanceof RunFailure;
       this.deps.logger.warn(
-        expected
-          ? { runId: this.runId, reason: (error as Error).message }
-          : { err: error, runId: this.runId },
+        expected ? { runId: this.runId, reason: error.message } : { err: error, runId: this.runId },
         'could not settle the acknowledged jobs of a stopped run',
       );
     }

@@ -109,7 +109,11 @@ export interface ConnectionServiceDeps {
   /**
    * The exports using a connection, or running on it (removal is refused while there are any).
    */
-  connectionUsers: (connectionId: string) => Promise<{ id: string; name: string }[]>;
+  connectionUsers: (
+    connectionId: string,
+  ) => Promise<
+    { id: string; name: string; /** A run of it that took the connection. */ runId?: string }[]
+  >;
 }
 
 /** Connecting, editing, testing and removing destination accounts. */
@@ -224,9 +228,22 @@ export class ConnectionService {
     assertCan(actor, 'connections.manage', 'remove connections');
     await this.row(actor, id);
     const users = await this.deps.connectionUsers(id);
-    if (users.length > 0) {
+    const exports = users.filter((u) => u.runId === undefined);
+    const runs = users.filter((u) => u.runId !== undefined);
+    const reasons: string[] = [];
+    if (exports.length > 0) {
+      reasons.push(
+        `it is used by ${exports.length} export(s): ${exports.map((u) => `${u.name} (${u.id})`).join(', ')}; remove or detach them first`,
+      );
+    }
+    if (runs.length > 0) {
+      reasons.push(
+        `runs still going on it (their exports moved to another connection since): ${runs.map((u) => `${u.runId} of ${u.name}`).join(', ')}; let them end, or cancel them (\`segsync runs cancel RUN\`)`,
+      );
+    }
+    if (reasons.length > 0) {
       throw new ConflictError(
-        `connection ${id} is used by ${users.length} export(s): ${users.map((u) => `${u.name} (${u.id})`).join(', ')}; remove or detach them first (and let a run still going on it end, or cancel it)`,
+        `connection ${id} cannot be removed: ${reasons.join('; ')}`,
         'connection_in_use',
       );
     }

@@ -106,7 +106,9 @@ export class ExportStore {
    * The exports using a connection: those attached to it, and those with a run still going (or
    * interrupted) that took it in its settings before the export moved to another connection.
    */
-  async usersOfConnection(connectionId: string): Promise<{ id: string; name: string }[]> {
+  async usersOfConnection(
+    connectionId: string,
+  ): Promise<{ id: string; name: string; runId?: string }[]> {
     const attached = await this.db
       .selectFrom('exports')
       .select(['id', 'name'])
@@ -115,13 +117,17 @@ export class ExportStore {
     const running = await this.db
       .selectFrom('export_runs as r')
       .innerJoin('exports as e', 'e.id', 'r.export_id')
-      .select(['e.id', 'e.name', 'r.settings'])
+      .select(['e.id', 'e.name', 'r.id as runId', 'r.settings'])
       .where('r.status', 'in', [...activeStatuses])
       .execute();
-    const users = new Map(attached.map((e) => [e.id, e]));
+    const users = new Map<string, { id: string; name: string; runId?: string }>(
+      attached.map((e) => [e.id, e]),
+    );
     for (const run of running) {
       const settings = run.settings ? (JSON.parse(run.settings) as { connectionId?: string }) : {};
-      if (settings.connectionId === connectionId) users.set(run.id, { id: run.id, name: run.name });
+      if (settings.connectionId === connectionId && !users.has(run.id)) {
+        users.set(run.id, { id: run.id, name: run.name, runId: run.runId });
+      }
     }
     return [...users.values()].sort((a, b) => a.name.localeCompare(b.name));
   }

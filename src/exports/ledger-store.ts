@@ -216,10 +216,12 @@ export class LedgerStore {
   }
 
   /**
-   * Of `emails`, those another export of the same list delivered to a profile that is still a
-   * member of that export's segments: a mirror export leaves them in the list, where the other
-   * export still wants them (two exports of one list, a duplicated export, say). Its own entry
-   * stays, so it removes them once nobody wants them any more.
+   * Of `emails` (leavers of export `exportId`), those another export of the same list wants: it
+   * delivered them to a profile still in its segments, or the profile the leaver came from is in
+   * its segments now (it moved from one export's segments to the other's), so the other sends it,
+   * or is sending it, unconfirmed yet. A mirror export leaves them in the list (two exports of
+   * one list, a duplicated export, say); its own entry stays, so it removes them once nobody
+   * wants them any more.
    */
   async wantedByOtherExports(
     exportId: string,
@@ -228,7 +230,7 @@ export class LedgerStore {
   ): Promise<Set<string>> {
     const wanted = new Set<string>();
     for (const chunk of chunks(emails, KEYS_PER_QUERY)) {
-      const rows = await this.db
+      const delivered = await this.db
         .selectFrom('export_ledger as l')
         .innerJoin('exports as e', 'e.id', 'l.export_id')
         .select('l.email')
@@ -246,7 +248,26 @@ export class LedgerStore {
           ),
         )
         .execute();
-      for (const row of rows) wanted.add(row.email);
+      for (const row of delivered) wanted.add(row.email);
+      const moved = await this.db
+        .selectFrom('export_ledger as l')
+        .select('l.email')
+        .where('l.export_id', '=', exportId)
+        .where('l.email', 'in', chunk)
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('exports as e')
+              .innerJoin('export_segments as s', 's.export_id', 'e.id')
+              .innerJoin('segment_members as m', 'm.segment_id', 's.segment_id')
+              .select('m.profile_id')
+              .where('e.list_id', '=', listId)
+              .where('e.id', '<>', exportId)
+              .whereRef('m.profile_id', '=', 'l.profile_id'),
+          ),
+        )
+        .execute();
+      for (const row of moved) wanted.add(row.email);
     }
     return wanted;
   }

@@ -193,7 +193,9 @@ export class RunExecution {
     );
     this.membersTotal = members;
     await this.runs.update(this.runId, { members, skipped: 0, unchanged: 0 });
-    if (refusals.length > 0) throw new RunFailure(`${refusals.join('; ')}; nothing was sent`);
+    // A resumed run may have sent requests before it was interrupted: nothing more is sent.
+    const nothingSent = `nothing ${this.batchesSent > 0 ? 'more ' : ''}was sent`;
+    if (refusals.length > 0) throw new RunFailure(`${refusals.join('; ')}; ${nothingSent}`);
     const { exportId, listId, mapping } = this.settings;
     const { list, refusals: destination } = await checkDestination(
       this.opened.session,
@@ -202,7 +204,7 @@ export class RunExecution {
       (what, request) => this.withRetries(what, request),
     );
     if (destination.length > 0) {
-      throw new RunFailure(`${destination.join('; ')}; nothing was sent`);
+      throw new RunFailure(`${destination.join('; ')}; ${nothingSent}`);
     }
     // A payload depends on the list and the mapping: with others, every entry is checked again.
     await this.deps.ledger.useSettings(exportId, ledgerFingerprint(mapping, listId));

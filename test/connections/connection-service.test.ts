@@ -17,7 +17,7 @@ const contributor: Actor = { id: 'usr_contrib', name: 'Carl', role: 'contributor
 describeEachDatabase('connection service', (get) => {
   let sandbox: Sandbox;
   let service: ConnectionService;
-  let users: { id: string; name: string }[];
+  let users: { id: string; name: string; runId?: string }[];
 
   beforeAll(async () => {
     sandbox = await startSandbox({
@@ -185,7 +185,12 @@ describeEachDatabase('connection service', (get) => {
     const view = await add();
     users = [{ id: 'exp_1', name: 'Newsletter' }];
     await expect(service.remove(admin, view.id)).rejects.toThrow(
-      /used by 1 export\(s\): Newsletter \(exp_1\)/,
+      /used by 1 export\(s\): Newsletter \(exp_1\); remove or detach them first$/,
+    );
+    // A run still going on it, whose export moved to another connection since.
+    users = [{ id: 'exp_2', name: 'Moved', runId: 'run_9' }];
+    await expect(service.remove(admin, view.id)).rejects.toThrow(
+      /runs still going on it \(their exports moved to another connection since\): run_9 of Moved; let them end, or cancel them/,
     );
     users = [];
     await service.remove(admin, view.id);

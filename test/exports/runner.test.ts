@@ -806,6 +806,49 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await list()).toHaveLength(220);
   });
 
+  it('mirror mode leaves a leaver whose profile another export of the list takes, before that one sends it', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    const { db } = get();
+    const now = clock.now().toISOString();
+    await db
+      .insertInto('segments')
+      .values({
+        id: OTHER_SEGMENT,
+        name: 'Moved',
+        description: '',
+        rule: '{"all":[]}',
+        created_at: now,
+        updated_at: now,
+        member_count: 3,
+        refreshed_at: now,
+        refresh_ms: 1,
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    await db.deleteFrom('segment_members').where('segment_id', '=', OTHER_SEGMENT).execute();
+    // Three profiles move from this export's segment to the other's, whose export has not run:
+    // it is about to send them (or sending them), and its ledger does not know them yet.
+    const moved = members.profiles.splice(0, 3);
+    const leavers = members.profiles.splice(0, 2);
+    await db
+      .insertInto('segment_members')
+      .values(moved.map((p) => ({ segment_id: OTHER_SEGMENT, profile_id: p.profileId })))
+      .execute();
+    await service.add(admin, {
+      name: 'Takes the moved',
+      connectionId: CONNECTION,
+      listId,
+      mapping: { email: 'email' },
+      segmentIds: [OTHER_SEGMENT],
+    });
+    expect((await service.preview(admin, exportId)).would_remove).toBe(2);
+    expect((await runOnce()).counts).toMatchObject({ removed: 2 });
+    const emails = await list();
+    for (const p of moved) expect(emails).toContain(String(p.attributes.email).toLowerCase());
+    for (const p of leavers) expect(emails).not.toContain(String(p.attributes.email).toLowerCase());
+  });
+
   it('mirror mode claims the contacts a profile-less ledger holds and removes the rest', async () => {
     // What the ledger held before it knew profiles (migration 0006): emails without a profile.
     await defineExport('mirror');
@@ -1358,7 +1401,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       settings: JSON.stringify({ ...settings, connectionId: 'con_before' }),
     });
     expect(await new ExportStore(get().db).usersOfConnection('con_before')).toEqual([
-      { id: exportId, name: 'Export upsert' },
+      { id: exportId, name: 'Export upsert', runId: queued.id },
     ]);
     // Removed anyway (before this rule), the run fails saying so, without a crash.
     const run = await runner({

@@ -272,6 +272,11 @@ export class LedgerStore {
     return wanted;
   }
 
+  /** Of `emails`, those the ledger holds (delivered by the export, at any time). */
+  held(exportId: string, emails: readonly string[]): Promise<Set<string>> {
+    return this.deliveredSince(exportId, emails, '');
+  }
+
   /** Of `emails`, those the ledger says were delivered at `since` or later. */
   async deliveredSince(
     exportId: string,

@@ -8,7 +8,7 @@ import { Serial } from '../shared/serial.js';
 import type { ContactMapping } from './contact-mapping.js';
 import { EmailSet } from './email-set.js';
 import { drain, HandoffQueue } from './handoff-queue.js';
-import type { LedgerStore } from './ledger-store.js';
+import type { LedgerStore, SentContact } from './ledger-store.js';
 import { ledgerFingerprint } from './payload-hash.js';
 import { planRemovals } from './plan.js';
 import { ExportPlanner, type MemberSource, type PlannerDeps, type PlanStep } from './planner.js';
@@ -28,8 +28,8 @@ export interface RunSettings {
   segmentIds: string[];
   profileLimit: number;
   /**
-   * Whether the list held no contacts when the run first read it. A resumed run goes by this,
-   * not by the list as it is then: the contacts an interrupted request put there are the run's.
+   * Whether the list held no contacts when the run first read it. A resumed run goes by this, as
+   * the run would have had it not been interrupted (and asks SendGrid nothing more).
    */
   listWasEmpty?: boolean;
 }
@@ -173,6 +173,8 @@ export class RunExecution {
       throw error;
     });
     this.destinationOpen = true;
+    // Before the batches are counted: an unanswered request is settled, or forgotten.
+    await this.settleUnanswered();
     this.eta = new RunEta(await this.runs.recentJobMs(this.settings.exportId));
     const batches = await this.runs.batches(this.runId);
     this.nextSeq = batches.reduce((max, b) => Math.max(max, b.seq), 0);
@@ -318,8 +320,8 @@ export class RunExecution {
    * there, and a mirror export must never remove them. Asked in upsert mode too, since an export
    * can be switched to mirror later, and by then nobody can tell. Asked only when the list held
    * contacts as the run first started: into an empty list, every new contact is the export's own.
-   * (Into a list that held some, the contacts of a request the run sent just before it was
-   * killed are found there on resuming, and are then taken as found: never removed by mirror.)
+   * (The contacts of a request the run sent just before it was killed are found in the list on
+   * resuming, but settleUnanswered has put them in the ledger by then: they are not new.)
    */
   private adoptionCheck(listWasEmpty: boolean): PlannerDeps['alreadyInList'] {
     const { listId } = this.settings;
@@ -368,6 +370,15 @@ export class RunExecution {
     const count = group.count;
     if (count === 0) return;
     await this.throwIfCanceled();
+    // Recorded before it is sent: a process killed before SendGrid answers leaves a request that
+    // may have landed, and what it carried says which contacts were the run's (settleUnanswered).
+    const { contacts: carried, ...intent } = this.batchRow(
+      'upsert',
+      null,
+      count,
+      group.checkpoint(),
+    );
+    await this.runs.insertBatch({ ...intent, contacts: carried, status: 'sending' });
     let jobId: string;
     try {
       ({ jobId } = await this.withRetries(`sending ${count} contacts`, () =>
@@ -380,6 +391,8 @@ export class RunExecution {
       ) {
         throw error;
       }
+      // Refused whole: nothing of it landed. Its parts are recorded as they are sent.
+      await this.runs.deleteBatch(this.runId, intent.seq);
       const named = namedContacts(error, count);
       if (count === 1 || named.size === count) return this.reject(group, error, named);
       const parts =
@@ -401,8 +414,9 @@ export class RunExecution {
     // A worker taken for dead while its request was in flight leaves the run to its successor.
     await this.throwIfTakenOver();
     // The checkpoint: from here on this request is never sent again, whatever happens.
-    const { contacts, ...batch } = this.batchRow('upsert', jobId, count, group.checkpoint());
-    await this.runs.insertBatch({ ...batch, contacts });
+    const acknowledged = { job_id: jobId, acknowledged_at: this.now(), updated_at: this.now() };
+    await this.runs.acknowledgeBatch(this.runId, intent.seq, acknowledged);
+    const batch: BatchSummary = { ...intent, ...acknowledged, status: 'submitted' };
     this.eta.acknowledged(batch.seq, this.nowMs());
     group.release();
     this.sentHere += count;
@@ -457,6 +471,7 @@ export class RunExecution {
     if (!this.destinationOpen) return;
     this.stopping = true;
     try {
+      await this.settleUnanswered();
       await this.settleSubmitted();
     } catch (error) {
       // SendGrid failing to answer is expected here (it may be why the run stopped): its message
@@ -467,6 +482,71 @@ export class RunExecution {
         'could not settle the acknowledged jobs of a stopped run',
       );
     }
+  }
+
+  /**
+   * Settles the requests the run sent without an answer (its process was killed, or SendGrid
+   * could not be reached): they may have landed. Of their contacts, those new to the list when
+   * planned and to the export's ledger that the list holds now were put there by this run: they
+   * enter the ledger, as the run's own (so a mirror export removes them when they leave), and
+   * count as sent. The others are sent again, by this run or the next.
+   */
+  private async settleUnanswered(): Promise<void> {
+    const batches = await this.runs.batches(this.runId);
+    for (const batch of batches) {
+      if (batch.status === 'sending') await this.settleUnansweredBatch(batch);
+    }
+  }
+
+  private async settleUnansweredBatch(batch: BatchSummary): Promise<void> {
+    const { exportId, listId } = this.settings;
+    const { session, destination } = this.opened;
+    const carried = JSON.parse(
+      await this.runs.batchContacts(this.runId, batch.seq),
+    ) as SentContact[];
+    const held = await this.deps.ledger.held(
+      exportId,
+      carried.map(([email]) => email),
+    );
+    const askable = carried
+      .filter(([email, , , , , adopted]) => adopted !== 1 && !held.has(email))
+      .map(([email]) => email)
+      .filter((email) => email.length <= destination.limits.maxLookupEmailLength);
+    const landed = new Set<string>();
+    for (const chunk of chunks(askable, destination.limits.maxEmailsPerLookup)) {
+      const found = await this.withRetries('checking a request SendGrid did not answer', () =>
+        session.findContacts(chunk),
+      );
+      for (const email of chunk) if (found.get(email)?.listIds.includes(listId)) landed.add(email);
+    }
+    const delivered = carried.filter(([email]) => landed.has(email));
+    if (delivered.length === 0) {
+      await this.runs.deleteBatch(this.runId, batch.seq);
+      return;
+    }
+    const at = this.now();
+    await this.ledgerWrites.run(() =>
+      this.runs.settleBatch(
+        this.runId,
+        batch.seq,
+        {
+          status: 'completed',
+          contact_count: delivered.length,
+          created: delivered.length,
+          updated_at: at,
+        },
+        async ({ runs, ledger }) => {
+          await runs.replaceBatchContacts(this.runId, batch.seq, JSON.stringify(delivered));
+          await ledger.confirmDelivered(exportId, { runId: this.runId, seq: batch.seq }, [], at);
+          await runs.addCounters(
+            this.runId,
+            { sent: delivered.length, created: delivered.length },
+            at,
+          );
+        },
+        'sending',
+      ),
+    );
   }
 
   /** Polls every acknowledged, unsettled job of the run to its end and records what it did. */
@@ -912,7 +992,7 @@ export class RunExecution {
 
   private batchRow(
     kind: 'upsert' | 'remove',
-    jobId: string,
+    jobId: string | null,
     count: number,
     /** What the request carried, as JSON text or its UTF-8 bytes (see run_batch_contacts). */
     contacts: string | Uint8Array,

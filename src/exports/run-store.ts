@@ -229,13 +229,16 @@ export class RunStore {
       .execute();
   }
 
-  /** Whether the run has requests SendGrid acknowledged whose jobs it has not settled. */
+  /**
+   * Whether the run has requests SendGrid acknowledged whose jobs it has not settled, or that it
+   * sent without an answer (they may have reached SendGrid).
+   */
   async hasUnsettledRequests(runId: string): Promise<boolean> {
     const row = await this.db
       .selectFrom('run_batches')
       .select('seq')
       .where('run_id', '=', runId)
-      .where('status', '=', 'submitted')
+      .where('status', 'in', ['submitted', 'sending'])
       .limit(1)
       .executeTakeFirst();
     return row !== undefined;
@@ -269,6 +272,50 @@ export class RunStore {
     });
   }
 
+  /** Marks a request recorded before it was sent (`sending`) as acknowledged, with its job. */
+  async acknowledgeBatch(
+    runId: string,
+    seq: number,
+    changes: { job_id: string; acknowledged_at: string; updated_at: string },
+  ): Promise<void> {
+    await this.db
+      .updateTable('run_batches')
+      .set({ ...changes, status: 'submitted' })
+      .where('run_id', '=', runId)
+      .where('seq', '=', seq)
+      .where('status', '=', 'sending')
+      .execute();
+  }
+
+  /** Forgets a request recorded before it was sent, with what it carried. */
+  async deleteBatch(runId: string, seq: number): Promise<void> {
+    await inTransaction(this.db, async (trx) => {
+      await trx
+        .deleteFrom('run_batch_contacts')
+        .where('run_id', '=', runId)
+        .where('seq', '=', seq)
+        .execute();
+      await trx
+        .deleteFrom('run_batches')
+        .where('run_id', '=', runId)
+        .where('seq', '=', seq)
+        .execute();
+    });
+  }
+
+  /**
+   * Replaces what a batch carried (the contacts of an unanswered request found delivered, say),
+   * in `record`'s transaction.
+   */
+  async replaceBatchContacts(runId: string, seq: number, contacts: string): Promise<void> {
+    await this.db
+      .updateTable('run_batch_contacts')
+      .set({ contacts })
+      .where('run_id', '=', runId)
+      .where('seq', '=', seq)
+      .execute();
+  }
+
   /** Drops what an ended run's requests carried: the ledger and the problems keep what matters. */
   async dropBatchContacts(runId: string): Promise<void> {
     await this.db.deleteFrom('run_batch_contacts').where('run_id', '=', runId).execute();
@@ -285,6 +332,8 @@ export class RunStore {
     seq: number,
     changes: Partial<Omit<BatchSummary, 'run_id' | 'seq'>>,
     record: (stores: { runs: RunStore; ledger: LedgerStore }) => Promise<void>,
+    /** The status the batch must have: `submitted`, or `sending` for an unanswered request. */
+    from: 'submitted' | 'sending' = 'submitted',
   ): Promise<boolean> {
     return inTransaction(this.db, async (trx) => {
       const marked = await trx
@@ -292,7 +341,7 @@ export class RunStore {
         .set(changes)
         .where('run_id', '=', runId)
         .where('seq', '=', seq)
-        .where('status', '=', 'submitted')
+        .where('status', '=', from)
         .executeTakeFirst();
       if (Number(marked.numUpdatedRows) !== 1) return false;
       await record({ runs: new RunStore(trx), ledger: new LedgerStore(trx) });

@@ -1512,6 +1512,49 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await list()).toHaveLength(180);
   });
 
+  it('takes the contacts of a request that landed as the worker died for its own, in a list that held others', async () => {
+    await defineExport('mirror');
+    await addToList(sandboxSession(), ['other@example.org']);
+    sandbox.runPendingJobs();
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    await dieBeforeThirdRequest(queued.id, { landed: true });
+    sandbox.runPendingJobs();
+    const second = runner({ workerId: 'worker-b' });
+    expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
+    await second.execute(queued.id);
+    // Found in the list, they count as sent by the run, not sent twice.
+    expect(await service.getRun(admin, queued.id)).toMatchObject({
+      status: 'succeeded',
+      counts: { sent: 230, unchanged: 0 },
+    });
+    expect(putCount()).toBe(6);
+    members.profiles.splice(100, 50);
+    expect((await runOnce()).counts).toMatchObject({ removed: 50 });
+    const emails = await list();
+    expect(emails).toHaveLength(181);
+    expect(emails).toContain('other@example.org');
+  });
+
+  it('takes the contacts of a request that landed as the worker died for its own after a cancel too', async () => {
+    await defineExport('mirror');
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    await dieBeforeThirdRequest(queued.id, { landed: true });
+    sandbox.runPendingJobs();
+    const second = runner({ workerId: 'worker-b' });
+    await second.requeueStale(60_000, () => true);
+    // Canceled: it stays queued until what it sent is settled, then ends canceled.
+    expect(await service.cancelRun(admin, queued.id)).toMatchObject({ status: 'queued' });
+    await second.execute(queued.id);
+    expect(await service.getRun(admin, queued.id)).toMatchObject({
+      status: 'canceled',
+      counts: { sent: 150 },
+    });
+    expect((await runOnce()).counts).toMatchObject({ sent: 80 });
+    members.profiles.splice(100, 50);
+    expect((await runOnce()).counts).toMatchObject({ removed: 50 });
+    expect(await list()).toHaveLength(180);
+  });
+
   it('resumes a --full run without sending again what it delivered before it died', async () => {
     await runOnce();
     const before = putCount();

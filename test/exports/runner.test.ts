@@ -751,29 +751,38 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(emails).toHaveLength(228);
   });
 
-  it('mirror mode leaves a leaver in the list while another export of the list still wants it', async () => {
-    await defineExport('mirror');
-    await runOnce();
+  /** The other segment, refreshed, holding exactly `profiles` (as a refresh would store it). */
+  const useOtherSegment = async (profiles: readonly TestProfile[]) => {
     const { db } = get();
     const now = clock.now().toISOString();
     await db
       .insertInto('segments')
       .values({
         id: OTHER_SEGMENT,
-        name: 'Everyone else',
+        name: 'Other',
         description: '',
         rule: '{"all":[]}',
         created_at: now,
         updated_at: now,
-        member_count: 230,
+        member_count: profiles.length,
         refreshed_at: now,
         refresh_ms: 1,
       })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ member_count: profiles.length }))
       .execute();
+    await db.deleteFrom('segment_members').where('segment_id', '=', OTHER_SEGMENT).execute();
+    if (profiles.length === 0) return;
     await db
       .insertInto('segment_members')
-      .values(members.profiles.map((p) => ({ segment_id: OTHER_SEGMENT, profile_id: p.profileId })))
+      .values(profiles.map((p) => ({ segment_id: OTHER_SEGMENT, profile_id: p.profileId })))
       .execute();
+  };
+
+  it('mirror mode leaves a leaver in the list while another export of the list still wants it', async () => {
+    await defineExport('mirror');
+    await runOnce();
+    await useOtherSegment(members.profiles);
+    const { db } = get();
     // Another export of the same list, of another segment holding the same profiles.
     const original = exportId;
     const other = await service.add(admin, {
@@ -809,32 +818,11 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   it('mirror mode leaves a leaver whose profile another export of the list takes, before that one sends it', async () => {
     await defineExport('mirror');
     await runOnce();
-    const { db } = get();
-    const now = clock.now().toISOString();
-    await db
-      .insertInto('segments')
-      .values({
-        id: OTHER_SEGMENT,
-        name: 'Moved',
-        description: '',
-        rule: '{"all":[]}',
-        created_at: now,
-        updated_at: now,
-        member_count: 3,
-        refreshed_at: now,
-        refresh_ms: 1,
-      })
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
-    await db.deleteFrom('segment_members').where('segment_id', '=', OTHER_SEGMENT).execute();
     // Three profiles move from this export's segment to the other's, whose export has not run:
     // it is about to send them (or sending them), and its ledger does not know them yet.
     const moved = members.profiles.splice(0, 3);
     const leavers = members.profiles.splice(0, 2);
-    await db
-      .insertInto('segment_members')
-      .values(moved.map((p) => ({ segment_id: OTHER_SEGMENT, profile_id: p.profileId })))
-      .execute();
+    await useOtherSegment(moved);
     await service.add(admin, {
       name: 'Takes the moved',
       connectionId: CONNECTION,

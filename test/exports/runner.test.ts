@@ -1485,13 +1485,19 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await list()).toHaveLength(230);
   });
 
-  it('takes the contacts of a request that landed as the worker died for its own, in a list that was empty', async () => {
-    await defineExport('mirror');
+  /** A mirror run whose worker died as its third request landed, and a second worker to take it. */
+  const mirrorRunDiedAsThirdRequestLanded = async () => {
     const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
     await dieBeforeThirdRequest(queued.id, { landed: true });
     sandbox.runPendingJobs();
     const second = runner({ workerId: 'worker-b' });
     expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
+    return { queued, second };
+  };
+
+  it('takes the contacts of a request that landed as the worker died for its own, in a list that was empty', async () => {
+    await defineExport('mirror');
+    const { queued, second } = await mirrorRunDiedAsThirdRequestLanded();
     await second.execute(queued.id);
     expect(await service.getRun(admin, queued.id)).toMatchObject({ status: 'succeeded' });
     // Found in the list on resuming, they were still put there by this export: mirror removes them.
@@ -1504,11 +1510,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     await defineExport('mirror');
     await addToList(sandboxSession(), ['other@example.org']);
     sandbox.runPendingJobs();
-    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
-    await dieBeforeThirdRequest(queued.id, { landed: true });
-    sandbox.runPendingJobs();
-    const second = runner({ workerId: 'worker-b' });
-    expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
+    const { queued, second } = await mirrorRunDiedAsThirdRequestLanded();
     await second.execute(queued.id);
     // Found in the list, they count as sent by the run, not sent twice.
     expect(await service.getRun(admin, queued.id)).toMatchObject({
@@ -1525,11 +1527,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
 
   it('takes the contacts of a request that landed as the worker died for its own after a cancel too', async () => {
     await defineExport('mirror');
-    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
-    await dieBeforeThirdRequest(queued.id, { landed: true });
-    sandbox.runPendingJobs();
-    const second = runner({ workerId: 'worker-b' });
-    await second.requeueStale(60_000, () => true);
+    const { queued, second } = await mirrorRunDiedAsThirdRequestLanded();
     // Canceled: it stays queued until what it sent is settled, then ends canceled.
     expect(await service.cancelRun(admin, queued.id)).toMatchObject({ status: 'queued' });
     await second.execute(queued.id);

@@ -123,10 +123,11 @@ export class ExportStore {
     const users = new Map<string, { id: string; name: string; runId?: string }>(
       attached.map((e) => [e.id, e]),
     );
-    for (const run of running) {
-      const settings = run.settings ? (JSON.parse(run.settings) as { connectionId?: string }) : {};
-      if (settings.connectionId === connectionId && !users.has(run.id)) {
-        users.set(run.id, { id: run.id, name: run.name, runId: run.runId });
+    // Keyed by export: an export attached to the connection is named once, as such.
+    for (const { id, name, runId, settings } of running) {
+      const taken = settings ? (JSON.parse(settings) as { connectionId?: string }) : {};
+      if (taken.connectionId === connectionId && !users.has(id)) {
+        users.set(id, { id, name, runId });
       }
     }
     return [...users.values()].sort((a, b) => a.name.localeCompare(b.name));

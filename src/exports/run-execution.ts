@@ -110,6 +110,11 @@ export class RunExecution {
   private settings!: RunSettings;
   private opened!: OpenedDestination;
   private destinationOpen = false;
+  /**
+   * Contacts of unanswered requests not found in the list (yet): they were not in it when those
+   * requests were planned, so if the list holds them now, the export put them there.
+   */
+  private readonly sentUnanswered = new Set<string>();
   private readonly startedMs: number;
   private sentHere = 0;
   private batchesSent = 0;
@@ -321,7 +326,8 @@ export class RunExecution {
    * can be switched to mirror later, and by then nobody can tell. Asked only when the list held
    * contacts as the run first started: into an empty list, every new contact is the export's own.
    * (The contacts of a request the run sent just before it was killed are found in the list on
-   * resuming, but settleUnanswered has put them in the ledger by then: they are not new.)
+   * resuming: settleUnanswered has put them in the ledger by then, or, not found yet, marked
+   * them as the export's.)
    */
   private adoptionCheck(listWasEmpty: boolean): PlannerDeps['alreadyInList'] {
     const { listId } = this.settings;
@@ -334,7 +340,10 @@ export class RunExecution {
           session.findContacts(chunk),
         );
         for (const [email, contact] of found) {
-          if (contact.listIds.includes(listId)) inList.add(email);
+          // One an unanswered request of the export carried, landed since: the export's own.
+          if (contact.listIds.includes(listId) && !this.sentUnanswered.has(email)) {
+            inList.add(email);
+          }
         }
       }
       return inList;
@@ -492,18 +501,18 @@ export class RunExecution {
    * count as sent. The others are sent again, by this run or the next.
    */
   private async settleUnanswered(): Promise<void> {
-    const batches = await this.runs.batches(this.runId);
-    for (const batch of batches) {
-      if (batch.status === 'sending') await this.settleUnansweredBatch(batch);
+    // Those of earlier runs of the export too: one that ended while SendGrid could not be reached
+    // kept them for this one.
+    for (const batch of await this.runs.unansweredBatches(this.settings.exportId)) {
+      await this.settleUnansweredBatch(batch);
     }
   }
 
   private async settleUnansweredBatch(batch: BatchSummary): Promise<void> {
     const { exportId, listId } = this.settings;
     const { session, destination } = this.opened;
-    const carried = JSON.parse(
-      await this.runs.batchContacts(this.runId, batch.seq),
-    ) as SentContact[];
+    const runId = batch.run_id;
+    const carried = JSON.parse(await this.runs.batchContacts(runId, batch.seq)) as SentContact[];
     const held = await this.deps.ledger.held(
       exportId,
       carried.map(([email]) => email),
@@ -517,17 +526,21 @@ export class RunExecution {
       const found = await this.withRetries('checking a request SendGrid did not answer', () =>
         session.findContacts(chunk),
       );
-      for (const email of chunk) if (found.get(email)?.listIds.includes(listId)) landed.add(email);
+      for (const email of chunk) {
+        if (found.get(email)?.listIds.includes(listId)) landed.add(email);
+        // Not there (yet: its job may still be pending): still never someone else's.
+        else this.sentUnanswered.add(email);
+      }
     }
     const delivered = carried.filter(([email]) => landed.has(email));
     if (delivered.length === 0) {
-      await this.runs.deleteBatch(this.runId, batch.seq);
+      await this.runs.deleteBatch(runId, batch.seq);
       return;
     }
     const at = this.now();
     await this.ledgerWrites.run(() =>
       this.runs.settleBatch(
-        this.runId,
+        runId,
         batch.seq,
         {
           status: 'completed',
@@ -536,17 +549,16 @@ export class RunExecution {
           updated_at: at,
         },
         async ({ runs, ledger }) => {
-          await runs.replaceBatchContacts(this.runId, batch.seq, JSON.stringify(delivered));
-          await ledger.confirmDelivered(exportId, { runId: this.runId, seq: batch.seq }, [], at);
-          await runs.addCounters(
-            this.runId,
-            { sent: delivered.length, created: delivered.length },
-            at,
-          );
+          await runs.replaceBatchContacts(runId, batch.seq, JSON.stringify(delivered));
+          await ledger.confirmDelivered(exportId, { runId, seq: batch.seq }, [], at);
+          // Counted by the run that sent them, though it may have ended.
+          await runs.addCounters(runId, { sent: delivered.length, created: delivered.length }, at);
         },
         'sending',
       ),
     );
+    // A run that ended kept what its request carried only for this.
+    if (runId !== this.runId) await this.runs.dropContactsOf(runId, batch.seq);
   }
 
   /** Polls every acknowledged, unsettled job of the run to its end and records what it did. */

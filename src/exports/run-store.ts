@@ -316,9 +316,43 @@ export class RunStore {
       .execute();
   }
 
-  /** Drops what an ended run's requests carried: the ledger and the problems keep what matters. */
+  /**
+   * Drops what an ended run's requests carried: the ledger and the problems keep what matters.
+   * A request never answered keeps it, until a later run of the export settles it.
+   */
   async dropBatchContacts(runId: string): Promise<void> {
-    await this.db.deleteFrom('run_batch_contacts').where('run_id', '=', runId).execute();
+    const unanswered = this.db
+      .selectFrom('run_batches')
+      .select('seq')
+      .where('run_id', '=', runId)
+      .where('status', '=', 'sending');
+    await this.db
+      .deleteFrom('run_batch_contacts')
+      .where('run_id', '=', runId)
+      .where('seq', 'not in', unanswered)
+      .execute();
+  }
+
+  /** Forgets what one batch carried (a settled request of a run that ended). */
+  async dropContactsOf(runId: string, seq: number): Promise<void> {
+    await this.db
+      .deleteFrom('run_batch_contacts')
+      .where('run_id', '=', runId)
+      .where('seq', '=', seq)
+      .execute();
+  }
+
+  /** The export's requests sent without an answer, in any of its runs (see settleUnanswered). */
+  unansweredBatches(exportId: string): Promise<BatchSummary[]> {
+    return this.db
+      .selectFrom('run_batches as b')
+      .innerJoin('export_runs as r', 'r.id', 'b.run_id')
+      .selectAll('b')
+      .where('r.export_id', '=', exportId)
+      .where('b.status', '=', 'sending')
+      .orderBy('b.run_id')
+      .orderBy('b.seq')
+      .execute();
   }
 
   /**

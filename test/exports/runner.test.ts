@@ -1486,10 +1486,10 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   });
 
   /** A mirror run whose worker died as its third request landed, and a second worker to take it. */
-  const mirrorRunDiedAsThirdRequestLanded = async () => {
+  const mirrorRunDiedAsThirdRequestLanded = async ({ jobRan = true } = {}) => {
     const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
     await dieBeforeThirdRequest(queued.id, { landed: true });
-    sandbox.runPendingJobs();
+    if (jobRan) sandbox.runPendingJobs();
     const second = runner({ workerId: 'worker-b' });
     expect(await second.requeueStale(60_000, () => true)).toEqual([queued.id]);
     return { queued, second };
@@ -1523,6 +1523,42 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     const emails = await list();
     expect(emails).toHaveLength(181);
     expect(emails).toContain('other@example.org');
+  });
+
+  it('takes the contacts of a request whose job was still pending as the run resumed for its own', async () => {
+    await defineExport('mirror');
+    await addToList(sandboxSession(), ['other@example.org']);
+    sandbox.runPendingJobs();
+    // The request landed, but its job had not run when the run resumed: not in the list yet.
+    const { queued, second } = await mirrorRunDiedAsThirdRequestLanded({ jobRan: false });
+    await second.execute(queued.id);
+    sandbox.runPendingJobs();
+    members.profiles.splice(100, 50);
+    expect((await runOnce()).counts).toMatchObject({ removed: 50 });
+    expect(await list()).toContain('other@example.org');
+    expect(await list()).toHaveLength(181);
+  });
+
+  it("settles a request left unanswered by a run that ended while SendGrid was unreachable, in the export's next run", async () => {
+    await defineExport('mirror');
+    let puts = 0;
+    // The third request lands, but its answer is lost, and SendGrid stays unreachable after.
+    scenario.fetch = async (input, init) => {
+      if (init?.method === 'PUT') puts += 1;
+      if (puts < 3) return fetch(input, init);
+      if (puts === 3 && init?.method === 'PUT') await fetch(input, init);
+      throw new TypeError('fetch failed');
+    };
+    const failed = await runOnce();
+    expect(failed).toMatchObject({ status: 'failed', counts: { sent: 100 } });
+    sandbox.runPendingJobs();
+    scenario.fetch = undefined;
+    // The next run finds those contacts in the list, and takes them as the export's own.
+    expect((await runOnce()).counts).toMatchObject({ sent: 80, unchanged: 150 });
+    expect((await service.getRun(admin, failed.id)).counts).toMatchObject({ sent: 150 });
+    members.profiles.splice(100, 50);
+    expect((await runOnce()).counts).toMatchObject({ removed: 50 });
+    expect(await list()).toHaveLength(180);
   });
 
   it('takes the contacts of a request that landed as the worker died for its own after a cancel too', async () => {

@@ -488,7 +488,7 @@ export class RunExecution {
       const expected = error instanceof DestinationError || error instanceof RunFailure;
       this.deps.logger.warn(
         expected ? { runId: this.runId, reason: error.message } : { err: error, runId: this.runId },
-        'could not settle the acknowledged jobs of a stopped run',
+        'could not settle the requests of a stopped run',
       );
     }
   }

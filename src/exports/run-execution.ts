@@ -330,24 +330,28 @@ export class RunExecution {
    * them as the export's.)
    */
   private adoptionCheck(listWasEmpty: boolean): PlannerDeps['alreadyInList'] {
-    const { listId } = this.settings;
-    const { session, destination } = this.opened;
     if (listWasEmpty) return undefined;
     return async (emails) => {
-      const inList = new Set<string>();
-      for (const chunk of chunks(emails, destination.limits.maxEmailsPerLookup)) {
-        const found = await this.withRetries(`looking up ${chunk.length} contacts`, () =>
-          session.findContacts(chunk),
-        );
-        for (const [email, contact] of found) {
-          // One an unanswered request of the export carried, landed since: the export's own.
-          if (contact.listIds.includes(listId) && !this.sentUnanswered.has(email)) {
-            inList.add(email);
-          }
-        }
-      }
-      return inList;
+      const held = await this.listHolds(emails, (n) => `looking up ${n} contacts`);
+      // One an unanswered request of the export carried, landed since, is the export's own.
+      for (const email of this.sentUnanswered) held.delete(email);
+      return held;
     };
+  }
+
+  /** Of `emails`, those the export's list holds now: looked up by email, 100 at a time. */
+  private async listHolds(
+    emails: readonly string[],
+    what: (count: number) => string,
+  ): Promise<Set<string>> {
+    const { listId } = this.settings;
+    const { session, destination } = this.opened;
+    const held = new Set<string>();
+    for (const chunk of chunks(emails, destination.limits.maxEmailsPerLookup)) {
+      const found = await this.withRetries(what(chunk.length), () => session.findContacts(chunk));
+      for (const [email, contact] of found) if (contact.listIds.includes(listId)) held.add(email);
+    }
+    return held;
   }
 
   /** Records what planning a batch found: problems, counters, and the ledger's bookkeeping. */
@@ -509,8 +513,8 @@ export class RunExecution {
   }
 
   private async settleUnansweredBatch(batch: BatchSummary): Promise<void> {
-    const { exportId, listId } = this.settings;
-    const { session, destination } = this.opened;
+    const { exportId } = this.settings;
+    const { destination } = this.opened;
     const runId = batch.run_id;
     const carried = JSON.parse(await this.runs.batchContacts(runId, batch.seq)) as SentContact[];
     const held = await this.deps.ledger.held(
@@ -521,17 +525,12 @@ export class RunExecution {
       .filter(([email, , , , , adopted]) => adopted !== 1 && !held.has(email))
       .map(([email]) => email)
       .filter((email) => email.length <= destination.limits.maxLookupEmailLength);
-    const landed = new Set<string>();
-    for (const chunk of chunks(askable, destination.limits.maxEmailsPerLookup)) {
-      const found = await this.withRetries('checking a request SendGrid did not answer', () =>
-        session.findContacts(chunk),
-      );
-      for (const email of chunk) {
-        if (found.get(email)?.listIds.includes(listId)) landed.add(email);
-        // Not there (yet: its job may still be pending): still never someone else's.
-        else this.sentUnanswered.add(email);
-      }
-    }
+    const landed = await this.listHolds(
+      askable,
+      () => 'checking a request SendGrid did not answer',
+    );
+    // Not there (yet: its job may still be pending): still never someone else's.
+    for (const email of askable) if (!landed.has(email)) this.sentUnanswered.add(email);
     const delivered = carried.filter(([email]) => landed.has(email));
     if (delivered.length === 0) {
       await this.runs.deleteBatch(runId, batch.seq);
@@ -603,17 +602,10 @@ export class RunExecution {
       string,
       string,
     ][];
-    const { listId } = this.settings;
-    const stillListed = new Set<string>();
-    const step = this.opened.destination.limits.maxEmailsPerLookup;
-    for (const chunk of chunks(contacts, step)) {
-      const emails = chunk.map(([email]) => email);
-      const found = await this.withRetries('checking removed contacts', () =>
-        this.opened.session.findContacts(emails),
-      );
-      for (const email of emails)
-        if (found.get(email)?.listIds.includes(listId)) stillListed.add(email);
-    }
+    const stillListed = await this.listHolds(
+      contacts.map(([email]) => email),
+      () => 'checking removed contacts',
+    );
     const removed = contacts.length - stillListed.size;
     const counts = {
       requested: contacts.length,

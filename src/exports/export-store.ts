@@ -9,6 +9,16 @@ export interface ExportRecord extends ExportRow {
 }
 
 /** Export definitions and the segments each one sends. */
+/**
+ * An export using a connection or a segment. `runId` is set when only a run of it still does (it
+ * took the resource in its settings before the export moved away from it).
+ */
+export interface ResourceUser {
+  id: string;
+  name: string;
+  runId?: string;
+}
+
 export class ExportStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -90,47 +100,58 @@ export class ExportStore {
     return rows.map((row) => row.segment_id);
   }
 
-  /** The exports that send a segment (its deletion is refused while there are any). */
-  usersOfSegment(segmentId: string): Promise<{ id: string; name: string }[]> {
-    return this.db
+  /**
+   * The exports sending a segment: those whose definition names it, and those with a run still
+   * going (or interrupted) that took it in its settings before the export stopped sending it.
+   * The segment's deletion is refused while there are any: such a run would find its members
+   * gone, and could not tell which of its contacts to keep.
+   */
+  async usersOfSegment(segmentId: string): Promise<ResourceUser[]> {
+    const defined = await this.db
       .selectFrom('exports')
       .innerJoin('export_segments', 'export_segments.export_id', 'exports.id')
       .select(['exports.id', 'exports.name'])
       .where('export_segments.segment_id', '=', segmentId)
-      .orderBy('exports.name')
       .execute();
+    return this.withActiveRuns(defined, (taken) => taken.segmentIds?.includes(segmentId) === true);
   }
 
-  /** The exports attached to a connection (its removal is refused while there are any). */
   /**
    * The exports using a connection: those attached to it, and those with a run still going (or
    * interrupted) that took it in its settings before the export moved to another connection.
    */
-  async usersOfConnection(
-    connectionId: string,
-  ): Promise<{ id: string; name: string; runId?: string }[]> {
+  async usersOfConnection(connectionId: string): Promise<ResourceUser[]> {
     const attached = await this.db
       .selectFrom('exports')
       .select(['id', 'name'])
       .where('connection_id', '=', connectionId)
       .execute();
+    return this.withActiveRuns(attached, (taken) => taken.connectionId === connectionId);
+  }
+
+  /**
+   * `users`, plus the exports of active runs whose settings `took` (what a run took stays its
+   * own until it ends, whatever the export says now). Keyed by export: an export already among
+   * `users` is named once, as such. Sorted by name.
+   */
+  private async withActiveRuns(
+    users: readonly { id: string; name: string }[],
+    took: (settings: { connectionId?: string; segmentIds?: string[] }) => boolean,
+  ): Promise<ResourceUser[]> {
     const running = await this.db
       .selectFrom('export_runs as r')
       .innerJoin('exports as e', 'e.id', 'r.export_id')
       .select(['e.id', 'e.name', 'r.id as runId', 'r.settings'])
       .where('r.status', 'in', [...activeStatuses])
       .execute();
-    const users = new Map<string, { id: string; name: string; runId?: string }>(
-      attached.map((e) => [e.id, e]),
-    );
-    // Keyed by export: an export attached to the connection is named once, as such.
+    const byExport = new Map<string, ResourceUser>(users.map((e) => [e.id, { ...e }]));
     for (const { id, name, runId, settings } of running) {
-      const taken = settings ? (JSON.parse(settings) as { connectionId?: string }) : {};
-      if (taken.connectionId === connectionId && !users.has(id)) {
-        users.set(id, { id, name, runId });
+      if (byExport.has(id) || !settings) continue;
+      if (took(JSON.parse(settings) as { connectionId?: string; segmentIds?: string[] })) {
+        byExport.set(id, { id, name, runId });
       }
     }
-    return [...users.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [...byExport.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Deletes the export with its runs and ledger (cascade); returns whether it existed. */

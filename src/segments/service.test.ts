@@ -229,6 +229,10 @@ describeEachDatabase('segments', (get) => {
     await expect(segments.delete(segment.id)).rejects.toThrow(
       /used by export "Weekly newsletter" \(exp_1\)/,
     );
+    users = [{ id: 'exp_2', name: 'Moved on', runId: 'run_7' }];
+    await expect(segments.delete(segment.id)).rejects.toThrow(
+      /still sent by a run that took it before its export stopped sending it: run_7 of "Moved on"; let it end, or cancel it/,
+    );
     users = [];
     await segments.delete(segment.id);
     await expect(segments.get(segment.id)).rejects.toBeInstanceOf(NotFoundError);

@@ -14,6 +14,8 @@ import { resolveRule, type ResolvedRule } from './validate.js';
 export interface SegmentUser {
   id: string;
   name: string;
+  /** A run of the export that took the segment, when only that run still sends it. */
+  runId?: string;
 }
 
 /**
@@ -125,9 +127,19 @@ export class SegmentService {
   async delete(id: string): Promise<void> {
     await this.get(id);
     const users = await this.segmentUsers(id);
-    if (users.length > 0) {
+    const definitions = users.filter((u) => u.runId === undefined);
+    const runs = users.filter((u) => u.runId !== undefined);
+    if (definitions.length > 0) {
       throw new ConflictError(
-        `segment ${id} is used by ${users.length === 1 ? 'export' : 'exports'} ${users.map((u) => `"${u.name}" (${u.id})`).join(', ')}; change or delete ${users.length === 1 ? 'it' : 'them'} first`,
+        `segment ${id} is used by ${definitions.length === 1 ? 'export' : 'exports'} ${definitions.map((u) => `"${u.name}" (${u.id})`).join(', ')}; change or delete ${definitions.length === 1 ? 'it' : 'them'} first`,
+        'segment_in_use',
+      );
+    }
+    if (runs.length > 0) {
+      // The run sends the members it took, and a mirror run keeps in the list only contacts
+      // still in its segments: without the segment it could not tell which to keep.
+      throw new ConflictError(
+        `segment ${id} is still sent by ${runs.length === 1 ? 'a run' : 'runs'} that took it before ${runs.length === 1 ? 'its export' : 'their exports'} stopped sending it: ${runs.map((u) => `${u.runId} of "${u.name}"`).join(', ')}; let ${runs.length === 1 ? 'it' : 'them'} end, or cancel ${runs.length === 1 ? 'it' : 'them'} (\`segsync runs cancel RUN\`)`,
         'segment_in_use',
       );
     }

@@ -1377,19 +1377,30 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     });
   });
 
-  it("keeps a run's list and connection while it runs: no move to another list, no removal of its connection", async () => {
+  it("keeps a run's list, connection and segments while it runs: no move to another list, no removal of its connection or segments", async () => {
     const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
     const otherList = (await sandboxSession().createList('Elsewhere')).id;
     await expect(service.edit(admin, exportId, { listId: otherList })).rejects.toMatchObject({
       code: 'run_in_progress',
     });
-    // The run took connection con_test; the export moved on to another one since.
+    // The run took connection con_before and segment seg_before; the export moved on since.
     const settings = await service.settingsForRun((await runs.findRun(queued.id))!);
     await runs.update(queued.id, {
-      settings: JSON.stringify({ ...settings, connectionId: 'con_before' }),
+      settings: JSON.stringify({
+        ...settings,
+        connectionId: 'con_before',
+        segmentIds: ['seg_before', ...settings.segmentIds],
+      }),
     });
     expect(await new ExportStore(get().db).usersOfConnection('con_before')).toEqual([
       { id: exportId, name: 'Export upsert', runId: queued.id },
+    ]);
+    expect(await new ExportStore(get().db).usersOfSegment('seg_before')).toEqual([
+      { id: exportId, name: 'Export upsert', runId: queued.id },
+    ]);
+    // The export itself still sends SEGMENT: named as the export, once.
+    expect(await new ExportStore(get().db).usersOfSegment(SEGMENT)).toEqual([
+      { id: exportId, name: 'Export upsert' },
     ]);
     // Removed anyway (before this rule), the run fails saying so, without a crash.
     const run = await runner({
@@ -1398,6 +1409,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(run).toMatchObject({ status: 'failed' });
     expect(run?.error).toMatch(/^the run's connection con_before no longer exists/);
     expect(await new ExportStore(get().db).usersOfConnection('con_before')).toEqual([]);
+    expect(await new ExportStore(get().db).usersOfSegment('seg_before')).toEqual([]);
   });
 
   it('refuses to send anything over the connection limit', async () => {

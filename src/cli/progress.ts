@@ -14,7 +14,7 @@ export function runProgressReporter(io: CliIo): {
     const bar = new cliProgress.SingleBar(
       {
         format:
-          '{stage} |{bar}| {value}/{total} members planned | {sent} contacts sent | {batches} batches | {rate}/s | ETA {eta_text}',
+          '{stage} |{bar}| {planned_text} | {sent} contacts sent | {batches} batches | {rate}/s | ETA {eta_text}',
         stream: process.stderr,
         hideCursor: true,
       },
@@ -24,7 +24,8 @@ export function runProgressReporter(io: CliIo): {
     return {
       update(progress) {
         const payload = {
-          stage: stageLabel(progress).padEnd(20),
+          stage: stageLabel(progress).padEnd(25),
+          planned_text: plannedText(progress),
           sent: progress.sent,
           batches: progress.batchesSent,
           rate: Math.round(progress.ratePerSecond),
@@ -53,13 +54,19 @@ export function runProgressReporter(io: CliIo): {
       const eta =
         progress.etaSeconds === undefined ? '' : `, ETA ${Math.ceil(progress.etaSeconds)}s`;
       io.stderr(
-        `${stageLabel(progress)}: ${progress.planned}/${progress.members} members planned, ${progress.sent} contacts sent in ${progress.batchesSent} ${progress.batchesSent === 1 ? 'batch' : 'batches'}` +
+        `${stageLabel(progress)}: ${plannedText(progress)}, ${progress.sent} contacts sent in ${progress.batchesSent} ${progress.batchesSent === 1 ? 'batch' : 'batches'}` +
           (progress.jobsTotal > 0 ? `, ${progress.jobsDone}/${progress.jobsTotal} jobs done` : '') +
           `, ${Math.round(progress.ratePerSecond)}/s${eta}\n`,
       );
     },
     stop: () => undefined,
   };
+}
+
+/** `120/5000 members planned`; a resumed run settling its earlier requests has not counted them. */
+function plannedText(progress: RunProgress): string {
+  if (progress.stage === 'checking earlier requests') return 'members not counted yet';
+  return `${progress.planned}/${progress.members} members planned`;
 }
 
 /** The stage, or at the end how the run ended: a failed run does not say "done". */

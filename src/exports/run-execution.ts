@@ -44,7 +44,12 @@ export interface OpenedDestination {
 export interface RunProgress {
   runId: string;
   status: RunStatus;
-  stage: 'sending' | 'waiting for SendGrid' | 'removing leavers' | 'done';
+  /**
+   * `checking earlier requests`: a resumed run settles what it sent before its interruption,
+   * before it counts the members (`members` and `planned` are 0 until then).
+   */
+  stage:
+    'checking earlier requests' | 'sending' | 'waiting for SendGrid' | 'removing leavers' | 'done';
   /** Members in the export's segments, and how many of them were planned so far. */
   members: number;
   planned: number;
@@ -191,7 +196,7 @@ export class RunExecution {
       else this.jobsSettled.add(b.seq);
     }
     // A resumed run: what SendGrid acknowledged before the crash is settled, never sent again.
-    await this.settleSubmitted();
+    await this.settleSubmitted('checking earlier requests');
     await this.runs.clearPlanProblems(this.runId);
     const { members, refusals } = await checkBeforeSending(
       this.deps.members,
@@ -561,12 +566,14 @@ export class RunExecution {
   }
 
   /** Polls every acknowledged, unsettled job of the run to its end and records what it did. */
-  private async settleSubmitted(): Promise<void> {
+  private async settleSubmitted(
+    stage: RunProgress['stage'] = 'waiting for SendGrid',
+  ): Promise<void> {
     const pending = (await this.runs.batches(this.runId)).filter((b) => b.status === 'submitted');
     if (pending.length === 0) return;
     await this.throwIfCanceled();
     await this.setStatus('waiting_on_destination');
-    this.emit('waiting for SendGrid', true);
+    this.emit(stage, true);
     for (const batch of pending) await this.settleJob(batch);
     await this.setStatus('running');
   }

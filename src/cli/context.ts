@@ -13,6 +13,11 @@ export interface CliIo {
   cwd?: string;
   /** Resolves when the user asks the process to stop (SIGINT/SIGTERM). */
   untilStopped(): Promise<void>;
+  /**
+   * Until the returned function is called, SIGINT and SIGTERM call `last` and then end the
+   * process at once, with the signal's exit code (130, 143), as the signal alone would have.
+   */
+  exitOnInterrupt(last: () => void): () => void;
   /** All of standard input, or undefined when it is a terminal (nothing was piped in). */
   readStdin(): Promise<string | undefined>;
   /** Whether stderr is a terminal (progress bars draw only there). */

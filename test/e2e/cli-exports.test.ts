@@ -264,24 +264,33 @@ describe('exports from the CLI, end to end', () => {
       ]),
     );
 
-  /** Starts `exports run ID --wait` and kills it (SIGKILL) once SendGrid acknowledged a request. */
-  const runAndKill = async (exportId: string): Promise<RunJson> => {
+  /**
+   * Starts `exports run ID --wait` and stops it with `signal` (a kill, or Ctrl-C) once SendGrid
+   * acknowledged a request; returns the run it left, and what the process said and exited with.
+   */
+  const runAndKill = async (
+    exportId: string,
+    signal: NodeJS.Signals = 'SIGKILL',
+  ): Promise<RunJson & { exit: { code: number | null; stderr: string } }> => {
     const before = putCount();
     const child = spawn(segsyncBin, ['exports', 'run', exportId, '--wait', '--json'], {
       cwd,
       env: { PATH: process.env.PATH ?? '', ...env() },
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     // Kill it once SendGrid acknowledged the first request (its checkpoint is then written).
     for (let i = 0; i < 600 && putCount() < before + 1; i++)
       await new Promise((r) => setTimeout(r, 50));
     expect(putCount()).toBe(before + 1);
     await new Promise((r) => setTimeout(r, 150));
-    child.kill('SIGKILL');
-    await new Promise((resolve) => child.on('exit', resolve));
+    child.kill(signal);
+    const code = await exited;
     const [run] = json<RunJson[]>(await cli(['runs', 'list', '--export', exportId, '--json']));
     expect(run?.status).toMatch(/running|waiting_on_destination/);
-    return run!;
+    return { ...run!, exit: { code, stderr } };
   };
 
   /** The list holds every profile once, and at most the request in flight at the kill was resent. */
@@ -326,11 +335,16 @@ describe('exports from the CLI, end to end', () => {
     });
   }, 180_000);
 
-  it('resumes a killed run when the export is run again with --wait', async () => {
-    const again = await addEveryoneExport('Again');
+  it('stops at once on Ctrl-C, saying how to resume the run, which the next --wait does exactly', async () => {
+    // Ctrl-C ends the process as a kill does (the worker's test above): the run is left behind.
+    const interrupted = await addEveryoneExport('Interrupted');
     const before = putCount();
-    const run = await runAndKill(again.id);
-    const resumed = await cli(['exports', 'run', again.id, '--wait', '--json']);
+    const run = await runAndKill(interrupted.id, 'SIGINT');
+    expect(run.exit.code).toBe(130);
+    expect(run.exit.stderr).toContain(
+      `interrupted: run ${run.id} stopped where it was, and nothing it recorded is lost; \`segsync exports run ${interrupted.id} --wait\` resumes it (so does \`segsync worker\`), \`segsync runs cancel ${run.id}\` cancels it`,
+    );
+    const resumed = await cli(['exports', 'run', interrupted.id, '--wait', '--json']);
     expect(resumed.code).toBe(0);
     expect(resumed.stderr).toContain(`resuming run ${run.id}`);
     expect(JSON.parse(resumed.stdout)).toMatchObject({
@@ -338,7 +352,7 @@ describe('exports from the CLI, end to end', () => {
       status: 'succeeded',
       counts: { members: PROFILES, sent: PROFILES, failed: 0 },
     });
-    await expectExactList(again.list_id, before);
+    await expectExactList(interrupted.list_id, before);
   }, 180_000);
 
   it('cancels a run whose process was killed, settling what SendGrid had acknowledged first', async () => {

@@ -7,7 +7,7 @@ import { startSandbox } from '../../sandbox/index.js';
 import { ConflictError } from '../../shared/errors.js';
 import type { CliContext } from '../context.js';
 import { parseCount, parsePort } from '../options.js';
-import { exitCodeForRun, printRun, waitForRun } from './exports.js';
+import { exitCodeForRun, printRun, startOrResume, waitForRun } from './exports.js';
 import { RunExit } from '../run-exit.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -152,9 +152,11 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
               profilesGiven: command.getOptionValueSource('profiles') === 'cli',
               sandboxUrl: sandbox.url,
             });
-            const queued = await app.exports.startRun(ctx.actor(), exportId, { trigger: 'manual' });
+            // A demo interrupted before (Ctrl-C, a kill) left its run behind: resumed here.
+            await app.exportWorker.recover();
+            const queued = await startOrResume(ctx, app, exportId, { wait: true });
             ctx.io.stderr(`Running export ${exportId} into the sandbox at ${sandbox.url}...\n`);
-            const run = await waitForRun(ctx, app, queued.id);
+            const run = await waitForRun(ctx, app, queued.id, '`segsync demo` resumes it');
             const definition = await app.exports.get(ctx.actor(), exportId);
             const list = await fetch(
               `${sandbox.url}/__sandbox/lists/${definition.list_id}/contacts`,

@@ -101,7 +101,7 @@ export function exitCodeForRun(run: RunView): number {
  * Queues a run of the export; with `--wait`, a run of it already queued (one whose worker
  * stopped, say) is resumed instead, since a second cannot start before it ends.
  */
-async function startOrResume(
+export async function startOrResume(
   ctx: CliContext,
   app: App,
   id: string,
@@ -119,12 +119,28 @@ async function startOrResume(
   }
 }
 
-/** Executes (or follows, if a worker has it) a run with progress on stderr, returning its end. */
-export async function waitForRun(ctx: CliContext, app: App, runId: string): Promise<RunView> {
+/**
+ * Executes (or follows, if a worker has it) a run with progress on stderr, returning its end.
+ * Ctrl-C ends the process at once, as a kill would (the run's checkpoints make that safe), after
+ * saying where the run stands and `resume`: how to resume it.
+ */
+export async function waitForRun(
+  ctx: CliContext,
+  app: App,
+  runId: string,
+  resume: string,
+): Promise<RunView> {
   const reporter = runProgressReporter(ctx.io);
+  const release = ctx.io.exitOnInterrupt(() => {
+    reporter.stop();
+    ctx.io.stderr(
+      `\ninterrupted: run ${runId} stopped where it was, and nothing it recorded is lost; ${resume}, \`segsync runs cancel ${runId}\` cancels it\n`,
+    );
+  });
   try {
     return await followRun(app.exportWorker, runId, (progress) => reporter.update(progress));
   } finally {
+    release();
     reporter.stop();
   }
 }
@@ -350,7 +366,12 @@ export function registerExportCommands(program: Command, ctx: CliContext): void 
           );
           return ExitCode.ok;
         }
-        const run = await waitForRun(ctx, app, queued.id);
+        const run = await waitForRun(
+          ctx,
+          app,
+          queued.id,
+          `\`segsync exports run ${id} --wait\` resumes it (so does \`segsync worker\`)`,
+        );
         printRun(ctx, run, flags.json);
         return exitCodeForRun(run);
       });

@@ -103,6 +103,29 @@ export function parseDecimal(text: string): number | undefined {
   const value = Number(text);
   return Number.isFinite(value) ? value : undefined;
 }
+/** Why a text did not fit its attribute's type (returned, not thrown: bad rows are common). */
+export class CoerceFailure {
+  constructor(readonly message: string) {}
+}
+
+const WHOLE_NUMBER = /^[+-]?\d+$/;
+const UNSAFE_WHOLE_NUMBER = `a whole number beyond ±${Number.MAX_SAFE_INTEGER} cannot be stored exactly`;
+
+/**
+ * A number text as stored: its value, or why it cannot be one. A whole number past 2^53 (a
+ * 19-digit order id, say) would be stored as a neighbouring one, silently: it is refused.
+ */
+function readNumber(text: string): number | CoerceFailure {
+  const value = parseDecimal(text);
+  if (value === undefined) return new CoerceFailure(`expected a number, got ${quote(text)}`);
+  if (!Number.isSafeInteger(value) && WHOLE_NUMBER.test(text)) {
+    return new CoerceFailure(
+      `expected a number, got ${quote(text)}: ${UNSAFE_WHOLE_NUMBER} (declare the attribute a string)`,
+    );
+  }
+  return value;
+}
+
 // Inference is stricter: `08001` (a postal code) or `+34` (a dialling code) stay strings.
 const INFERRED_NUMBER = /^-?(0|[1-9]\d{0,14})(\.\d+)?$/;
 const TRUE_WORDS = new Set(['true', 'yes', 'y', '1', 'si', 'sí', 't']);
@@ -149,8 +172,8 @@ export function coerceText(
     case 'string':
       return { value: text };
     case 'number': {
-      const value = parseDecimal(text);
-      return value === undefined ? { error: `expected a number, got ${quote(text)}` } : { value };
+      const value = readNumber(text);
+      return value instanceof CoerceFailure ? { error: value.message } : { value };
     }
     case 'boolean': {
       const lower = text.toLowerCase();
@@ -165,11 +188,6 @@ export function coerceText(
         : { value };
     }
   }
-}
-
-/** Why a text did not fit its attribute's type (returned, not thrown: bad rows are common). */
-export class CoerceFailure {
-  constructor(readonly message: string) {}
 }
 
 // eslint-disable-next-line no-control-regex
@@ -190,10 +208,8 @@ export function encodeText(text: string, type: AttributeType): string | CoerceFa
     case 'string':
       return jsonString(text);
     case 'number': {
-      const value = parseDecimal(text);
-      return value === undefined
-        ? new CoerceFailure(`expected a number, got ${quote(text)}`)
-        : String(value);
+      const value = readNumber(text);
+      return value instanceof CoerceFailure ? value : String(value);
     }
     case 'boolean': {
       const lower = text.toLowerCase();
@@ -226,6 +242,10 @@ export function coerceJson(
   if (typeof raw === 'number') {
     // JSON.parse reads 1e400 as Infinity, which JSON cannot store (it would clear the value).
     if (!Number.isFinite(raw)) return { error: 'a number too large to store (beyond ±1.8e308)' };
+    // JSON.parse already rounded such a number to a neighbouring one: what was written is lost.
+    if (Number.isInteger(raw) && !Number.isSafeInteger(raw)) {
+      return { error: `${UNSAFE_WHOLE_NUMBER}, got ${raw} (write it as a string: "…")` };
+    }
     if (type === 'number') return { value: raw };
     if (type === 'string') return { value: String(raw) };
     return { error: `expected ${describeType(type)}, got the number ${raw}` };

@@ -146,6 +146,36 @@ for (const worker of [false, true])
       // The stored value stays.
       expect((await service.get('a@x.com')).attributes.n).toBe(2);
 
+      // A whole number past 2^53 would be stored as a neighbouring one: refused, in CSV and
+      // JSON alike (even into a string attribute: JSON.parse already changed it).
+      const big = await load(
+        'email,n\ng@x.com,12345678901234567890\nh@x.com,9007199254740991\ni@x.com,-9007199254740993\nj@x.com,1.5e300\n',
+      );
+      expect(big).toMatchObject({ created: 2, rejected: 2 });
+      expect(big.errors).toEqual([
+        {
+          line: 2,
+          message:
+            'n: expected a number, got "12345678901234567890": a whole number beyond ±9007199254740991 cannot be stored exactly (declare the attribute a string)',
+        },
+        {
+          line: 4,
+          message: expect.stringContaining('got "-9007199254740993": a whole number') as unknown,
+        },
+      ]);
+      expect((await service.get('h@x.com')).attributes.n).toBe(9007199254740991);
+      const bigJson = await load('{"email":"k@x.com","s":12345678901234567890}\n', {
+        format: 'jsonl',
+        schema: { s: 'string' },
+      });
+      expect(bigJson.errors).toEqual([
+        {
+          line: 1,
+          message:
+            's: a whole number beyond ±9007199254740991 cannot be stored exactly, got 12345678901234567000 (write it as a string: "…")',
+        },
+      ]);
+
       const dates = await load(
         'email,d\nc@x.com,9999-12-31T23:00:00-05:00\nd@x.com,0001-01-01T00:00:00+01:00\ne@x.com,9999-12-31T23:00:00Z\n',
         { schema: { d: 'date' } },

@@ -94,6 +94,11 @@ export class RunCanceled extends Error {}
  * stops at once and leaves the run, its checkpoints and its ledger to the new worker.
  */
 export class RunTakenOver extends Error {}
+/**
+ * Thrown inside a run whose worker is shutting down: it stops after the request in flight, and
+ * the run goes back to the queue for the next worker, which settles what this one left open.
+ */
+export class RunInterrupted extends Error {}
 
 const BATCH_INDEX = /^contacts\[(\d+)\]/;
 // Waits longer than this are cut into steps with a heartbeat between them, so a run waiting out
@@ -154,6 +159,8 @@ export class RunExecution {
     private readonly poll: { initial: number; max: number },
     private run: RunRow,
     private readonly onProgress: ((progress: RunProgress) => void) | undefined,
+    /** Aborted when the worker is shutting down (RunInterrupted). */
+    private readonly shutdown?: AbortSignal,
   ) {
     this.startedMs = deps.clock.now().getTime();
   }
@@ -1058,10 +1065,12 @@ export class RunExecution {
     this.run = { ...this.run, status: to };
   }
 
-  /** Stops the run when it was canceled, or given to another worker. */
+  /** Stops the run when it was canceled, given to another worker, or its worker shuts down. */
   private async throwIfCanceled(): Promise<void> {
     const { cancelRequested } = await this.throwIfTakenOver();
-    if (cancelRequested && !this.stopping) throw new RunCanceled('canceled');
+    if (this.stopping) return;
+    if (cancelRequested) throw new RunCanceled('canceled');
+    if (this.shutdown?.aborted) throw new RunInterrupted('the worker is shutting down');
   }
 
   /** Stops the run when it was given to another worker; returns what else the check read. */

@@ -5,6 +5,7 @@ import {
   RunCanceled,
   RunExecution,
   RunFailure,
+  RunInterrupted,
   RunTakenOver,
   type RunnerDeps,
   type RunProgress,
@@ -36,11 +37,14 @@ export class ExportRunner {
   /**
    * Claims the queued run `runId` and executes it to an end. Returns undefined when another
    * worker claimed it first, or took it over meanwhile (this one taken for dead). Never throws
-   * for problems of the run itself: they end the run.
+   * for problems of the run itself: they end the run. When `shutdown` is aborted (the worker
+   * is stopping) the run stops after the request in flight and goes back to the queue: the run
+   * returned is then queued again, for the next worker to resume.
    */
   async execute(
     runId: string,
     onProgress?: (progress: RunProgress) => void,
+    shutdown?: AbortSignal,
   ): Promise<RunRow | undefined> {
     const now = this.now();
     const claimed = await this.deps.runs.transition(runId, 'queued', 'running', {
@@ -51,15 +55,27 @@ export class ExportRunner {
     if (!claimed) return undefined;
     const run = await this.mustFindRun(runId);
     if (!run.started_at) await this.deps.runs.update(runId, { started_at: now });
-    const execution = new RunExecution(this.deps, this.policy, this.poll, run, onProgress);
+    const execution = new RunExecution(
+      this.deps,
+      this.policy,
+      this.poll,
+      run,
+      onProgress,
+      shutdown,
+    );
     let status: RunStatus = 'succeeded';
     let error: string | null = null;
+    let interrupted = false;
     try {
       await execution.execute();
     } catch (thrown) {
-      if (!(thrown instanceof RunTakenOver)) await execution.settleAfterStop();
+      // An interrupted run leaves its open requests and jobs to the worker that resumes it.
+      const settle = !(thrown instanceof RunTakenOver) && !(thrown instanceof RunInterrupted);
+      if (settle) await execution.settleAfterStop();
       if (thrown instanceof RunTakenOver) {
         // Handled below: the run is another worker's now.
+      } else if (thrown instanceof RunInterrupted) {
+        interrupted = true;
       } else if (thrown instanceof RunCanceled) {
         status = 'canceled';
       } else {
@@ -81,6 +97,7 @@ export class ExportRunner {
       );
       return undefined;
     }
+    if (interrupted) return this.requeue(current);
     // A cancel asked for after the last check (the run had sent everything, say) still counts:
     // `runs cancel` said it was taken. A run that failed on its own stays failed.
     if (current.cancel_requested === 1 && status !== 'failed') status = 'canceled';
@@ -122,6 +139,26 @@ export class ExportRunner {
     const final = await this.mustFindRun(runId);
     onProgress?.(execution.progress(final, 'done'));
     return final;
+  }
+
+  /** Puts a run this worker stops executing back in the queue, and returns it. */
+  private async requeue(run: RunRow): Promise<RunRow | undefined> {
+    const moved = await this.deps.runs.transition(
+      run.id,
+      run.status as RunStatus,
+      'queued',
+      { worker: null, updated_at: this.now() },
+      this.deps.workerId,
+    );
+    if (!moved) {
+      this.deps.logger.warn({ runId: run.id }, 'export run changed hands while it stopped');
+      return undefined;
+    }
+    this.deps.logger.info(
+      { runId: run.id },
+      'export run stopped with its worker and queued again; the next worker resumes it',
+    );
+    return this.mustFindRun(run.id);
   }
 
   /** Puts runs whose worker stopped (dead process, stale heartbeat) back in the queue. */

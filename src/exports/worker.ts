@@ -44,8 +44,14 @@ export interface ExportWorkerDeps {
 export class ExportWorker {
   constructor(readonly deps: ExportWorkerDeps) {}
 
-  /** Takes over dead workers' runs, then executes the oldest queued run; false when idle. */
-  async runNext(onProgress?: (progress: RunProgress) => void): Promise<boolean> {
+  /**
+   * Takes over dead workers' runs, then executes the oldest queued run; false when idle. When
+   * `shutdown` is aborted, the run stops after its request in flight and is queued again.
+   */
+  async runNext(
+    onProgress?: (progress: RunProgress) => void,
+    shutdown?: AbortSignal,
+  ): Promise<boolean> {
     await this.recover();
     const [next] = await this.deps.runs.listRuns({
       statuses: ['queued'],
@@ -53,18 +59,24 @@ export class ExportWorker {
       oldestFirst: true,
     });
     if (!next) return false;
-    const done = await this.deps.runner.execute(next.id, onProgress);
-    if (done) this.deps.logger.info({ runId: done.id, status: done.status }, 'export run ended');
+    const done = await this.deps.runner.execute(next.id, onProgress, shutdown);
+    if (done && isFinal(done.status as RunStatus)) {
+      this.deps.logger.info({ runId: done.id, status: done.status }, 'export run ended');
+    }
     return true;
   }
 
-  /** Works until `stopped` resolves, polling for queued runs every `idleMs` when idle. */
+  /**
+   * Works until `stopped` resolves, polling for queued runs every `idleMs` when idle. A run in
+   * progress then stops after its request in flight, and is queued again for the next worker:
+   * stopping takes seconds, not the rest of the run.
+   */
   async work(stopped: Promise<void>, idleMs = 1_000): Promise<void> {
-    let stop = false;
-    void stopped.then(() => (stop = true));
-    while (!stop) {
+    const shutdown = new AbortController();
+    void stopped.then(() => shutdown.abort());
+    while (!shutdown.signal.aborted) {
       try {
-        if (await this.runNext()) continue;
+        if (await this.runNext(undefined, shutdown.signal)) continue;
       } catch (error) {
         this.deps.logger.error({ err: error }, 'the export worker hit an error; retrying');
       }

@@ -309,16 +309,23 @@ describe('exports from the CLI, end to end', () => {
     const worker = spawn(segsyncBin, ['worker'], {
       cwd,
       env: { PATH: process.env.PATH ?? '', ...env() },
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
+    let workerSaid = '';
+    worker.stderr.on('data', (chunk: Buffer) => (workerSaid += chunk.toString()));
+    const workerExited = new Promise<number | null>((resolve) => worker.on('exit', resolve));
     let final: RunJson | undefined;
     for (let i = 0; i < 600; i++) {
       final = json<RunJson>(await cli(['runs', 'show', run.id, '--json']));
       if (['succeeded', 'partially_succeeded', 'failed', 'canceled'].includes(final.status)) break;
       await new Promise((r) => setTimeout(r, 200));
     }
+    // Stopped, the worker says what becomes of a run in progress (the runner's tests check it).
     worker.kill('SIGTERM');
-    await new Promise((resolve) => worker.on('exit', resolve));
+    expect(await workerExited).toBe(0);
+    expect(workerSaid).toContain(
+      'stopping: a run in progress stops after its request in flight and is queued again',
+    );
 
     expect(final).toMatchObject({
       status: 'succeeded',

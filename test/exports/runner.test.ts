@@ -10,6 +10,7 @@ import { LedgerStore } from '../../src/exports/ledger-store.js';
 import { MemberStore } from '../../src/exports/member-store.js';
 import type { RunnerDeps, RunProgress } from '../../src/exports/run-execution.js';
 import { ExportRunner } from '../../src/exports/runner.js';
+import { ExportWorker } from '../../src/exports/worker.js';
 import { SegmentStore } from '../../src/segments/segment-store.js';
 import { RunStore } from '../../src/exports/run-store.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
@@ -1688,6 +1689,39 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(inList).toBeGreaterThan(0);
     expect(await ledger.ledgerSize(exportId)).toBe(inList);
     expect(run.counts).toMatchObject({ sent: inList, created: inList });
+  });
+
+  it('stops after the request in flight when its worker shuts down, queued again for the next to finish exactly', async () => {
+    let stop = () => undefined as void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    let puts = 0;
+    scenario.fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (init?.method === 'PUT' && ++puts === 2) stop();
+      return response;
+    };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    const worker = new ExportWorker({
+      runner: runner(),
+      runs,
+      logger: silentLogger,
+      sleep: () => new Promise((resolve) => setImmediate(resolve)),
+    });
+    // It returns once the run stopped, without waiting for the rest of it.
+    await worker.work(stopped);
+    expect(await runs.findRun(queued.id)).toMatchObject({
+      status: 'queued',
+      worker: null,
+      finished_at: null,
+    });
+    expect(puts).toBe(2);
+    // Its open jobs are left to the next worker, which settles them and sends the rest.
+    scenario.fetch = undefined;
+    const resumed = await runner({ workerId: 'worker-b' }).execute(queued.id);
+    expect(resumed).toMatchObject({ status: 'succeeded', sent: 230, created: 230, unchanged: 0 });
+    expect(putCount()).toBe(5);
+    expect(await list()).toHaveLength(230);
+    expect(await ledger.ledgerSize(exportId)).toBe(230);
   });
 
   it('ends canceled when the cancel came after everything was sent, while jobs were settling', async () => {

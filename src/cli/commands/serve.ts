@@ -3,6 +3,7 @@ import { installationId } from '../../app.js';
 import { startServer } from '../../api/server.js';
 import { parsePort } from '../options.js';
 import type { CliContext } from '../context.js';
+import { stoppingNotice } from './worker.js';
 
 export function registerServeCommand(program: Command, ctx: CliContext): void {
   program
@@ -21,6 +22,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
         });
         ctx.print(`segsync listening on ${server.url}`);
         const stopped = ctx.io.untilStopped();
+        void stopped.then(() => ctx.io.stderr(stoppingNotice));
         // The server executes queued export runs too (and resumes interrupted ones), so one
         // process is a whole installation; more workers may join with `segsync worker`.
         await app.exportWorker.work(stopped);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createApp, type App } from '../../src/app.js';
 import { demoMapping } from '../../src/cli/commands/demo.js';
 import { loadConfig } from '../../src/config.js';
+import { LedgerStore } from '../../src/exports/ledger-store.js';
 import { writeDemoProfiles } from '../../src/profiles/demo-data.js';
 import { ProfileService } from '../../src/profiles/service.js';
 import { ProfileStore } from '../../src/profiles/profile-store.js';
@@ -113,6 +114,17 @@ export async function changeProfiles(
     await profiles.importFile(file);
     await segments.refresh(args.segmentId);
   });
+}
+
+/**
+ * Has the export's next run check every member again, as after its mapping or list changed: the
+ * ledger is told other settings were used, so every entry is to be checked (LedgerStore
+ * useSettings, as a run with changed settings does). Payloads are unchanged: nothing is sent.
+ */
+export async function recheckLedger(args: Place & { exportId: string }): Promise<void> {
+  await withApp(args, (app) =>
+    new LedgerStore(app.database.db).useSettings(args.exportId, 'settings before a change'),
+  );
 }
 
 /** Plain fetch against the sandbox, as the floors use it. */

@@ -137,6 +137,8 @@ export interface ExportRunsTable {
   started_at: string | null;
   finished_at: string | null;
   updated_at: string;
+  /** When its per-contact problems were dropped (only an export's latest runs keep theirs). */
+  problems_pruned_at: string | null;
 }
 
 /** A run's checkpoint: one row per request the destination acknowledged. */

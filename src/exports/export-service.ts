@@ -89,6 +89,11 @@ export interface RunView {
   started_at: string | null;
   finished_at: string | null;
   error: string | null;
+  /**
+   * When its per-contact problems (`runs errors`) were dropped: an export keeps those of its
+   * latest runs only. Null while they are kept.
+   */
+  problems_pruned_at: string | null;
 }
 
 export interface ExportPreview {
@@ -448,6 +453,7 @@ export class ExportService {
       started_at: null,
       finished_at: null,
       updated_at: now,
+      problems_pruned_at: null,
     };
     if (!(await this.deps.runs.insertRun(run))) {
       const active = await this.findActiveRun(id);
@@ -729,6 +735,7 @@ export function toRunView(run: RunRow): RunView {
     started_at: run.started_at,
     finished_at: run.finished_at,
     error: run.error,
+    problems_pruned_at: run.problems_pruned_at,
   };
 }
 

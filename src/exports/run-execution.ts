@@ -80,6 +80,8 @@ export interface RunnerDeps {
   jobDeadlineMs?: number;
   /** Members read and planned per step. */
   planningBatchSize?: number;
+  /** How many of an export's latest ended runs keep their problems (PROBLEM_RUNS_KEPT). */
+  problemRunsKept?: number;
 }
 
 type FinalJob = Exclude<JobState, { status: 'pending' }>;

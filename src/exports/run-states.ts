@@ -34,6 +34,8 @@ export type RunStatus = keyof typeof runTransitions;
 export const runStatuses = Object.keys(runTransitions) as RunStatus[];
 /** The statuses of a run that has not ended. */
 export const activeStatuses = runStatuses.filter((status) => runTransitions[status].length > 0);
+/** The statuses of a run that has ended. */
+export const finalStatuses = runStatuses.filter((status) => runTransitions[status].length === 0);
 
 /** Whether a run in `status` has ended (no transition leaves it). */
 export function isFinal(status: RunStatus): boolean {

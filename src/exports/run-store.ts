@@ -4,7 +4,7 @@ import { inTransaction } from '../db/transaction.js';
 import { chunks } from '../shared/chunks.js';
 import type { Database, ExportRunsTable, RunBatchesTable, RunProblemsTable } from '../db/schema.js';
 import { LedgerStore } from './ledger-store.js';
-import { activeStatuses, assertTransition, type RunStatus } from './run-states.js';
+import { activeStatuses, assertTransition, finalStatuses, type RunStatus } from './run-states.js';
 
 export type RunRow = Selectable<ExportRunsTable>;
 export type BatchSummary = Selectable<RunBatchesTable>;
@@ -14,6 +14,8 @@ export type ProblemRow = Selectable<RunProblemsTable>;
 
 // Bound parameters per statement stay far below SQLite's (32,766) and PostgreSQL's (65,535) caps.
 const ROWS_PER_INSERT = 500;
+// Ids per `in (...)` list: within SQLite's and PostgreSQL's limits on bound parameters.
+const IDS_PER_QUERY = 900;
 /** Jobs a run's ETA learns from (RunStore.recentJobMs). */
 const RECENT_JOBS = 20;
 /** The runs those jobs are looked for in: the export's latest that sent anything. */
@@ -158,6 +160,38 @@ export class RunStore {
       .where('run_id', '=', runId)
       .where('source', '=', 'plan')
       .execute();
+  }
+
+  /**
+   * Drops the per-contact problems of the export's ended runs but the latest `keep` (by
+   * creation), marking those runs pruned at `at`: a run re-records every member it skips, so
+   * an export of many invalid emails would otherwise add their list at every run, for ever.
+   */
+  async pruneProblems(exportId: string, keep: number, at: string): Promise<void> {
+    const older = await this.db
+      .selectFrom('export_runs')
+      .select('id')
+      .where('export_id', '=', exportId)
+      .where('status', 'in', finalStatuses)
+      .where('problems_pruned_at', 'is', null)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .offset(keep)
+      .limit(1_000_000)
+      .execute();
+    for (const chunk of chunks(
+      older.map((run) => run.id),
+      IDS_PER_QUERY,
+    )) {
+      await inTransaction(this.db, async (trx) => {
+        await trx.deleteFrom('run_problems').where('run_id', 'in', chunk).execute();
+        await trx
+          .updateTable('export_runs')
+          .set({ problems_pruned_at: at })
+          .where('id', 'in', chunk)
+          .execute();
+      });
+    }
   }
 
   async countProblems(runId: string, severity: string): Promise<number> {

@@ -14,6 +14,12 @@ import type { RunStatus } from './run-states.js';
 import type { RunRow } from './run-store.js';
 
 /**
+ * How many of an export's latest ended runs keep their per-contact problems (`runs errors`);
+ * older runs keep their counters only (hourly runs keep about the last day's).
+ */
+export const PROBLEM_RUNS_KEPT = 25;
+
+/**
  * Executes export runs. Members stream in batches: each is mapped and validated, deduplicated by
  * normalised email, and planned against the export's ledger; new and changed contacts fill
  * requests of the most contacts the destination allows, sent one at a time while planning goes
@@ -136,6 +142,8 @@ export class ExportRunner {
       return undefined;
     }
     await this.deps.runs.dropBatchContacts(runId);
+    const kept = this.deps.problemRunsKept ?? PROBLEM_RUNS_KEPT;
+    await this.deps.runs.pruneProblems(current.export_id, kept, finishedAt);
     const final = await this.mustFindRun(runId);
     onProgress?.(execution.progress(final, 'done'));
     return final;

@@ -1335,6 +1335,50 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await ledger.ledgerSize(exportId)).toBe(180);
   });
 
+  it("keeps the per-contact problems of an export's latest runs only", async () => {
+    members.profiles.push({ profileId: 'prf_x_bad', key: 'bad', attributes: { email: 'nope' } });
+    const runKeepingTwo = async () => {
+      clock.advance(60_000);
+      const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+      await runner({ problemRunsKept: 2 }).execute(queued.id);
+      return service.getRun(admin, queued.id);
+    };
+    const [first, second, third] = [
+      await runKeepingTwo(),
+      await runKeepingTwo(),
+      await runKeepingTwo(),
+    ];
+    // Each skipped the bad profile; the oldest run lost its list, but not its counts.
+    expect(await service.getRun(admin, first.id)).toMatchObject({
+      counts: { skipped: 1 },
+      problems_pruned_at: expect.any(String) as unknown,
+    });
+    expect(await service.runProblems(admin, first.id)).toEqual([]);
+    for (const kept of [second, third]) {
+      expect(kept.problems_pruned_at).toBeNull();
+      expect(await service.runProblems(admin, kept.id)).toMatchObject([
+        { severity: 'skipped', code: 'invalid_email', profile_key: 'bad' },
+      ]);
+    }
+    // Runs still going are never pruned, and do not count among the latest ended ones.
+    const going = await service.startRun(admin, exportId, { trigger: 'manual' });
+    await runs.addProblems(going.id, [
+      {
+        run_id: going.id,
+        severity: 'skipped',
+        source: 'plan',
+        profile_key: 'k',
+        email: null,
+        code: 'c',
+        reason: 'r',
+      },
+    ]);
+    await runs.pruneProblems(exportId, 1, clock.now().toISOString());
+    expect(await service.runProblems(admin, going.id)).toHaveLength(1);
+    expect(await service.runProblems(admin, third.id)).toHaveLength(1);
+    expect((await service.getRun(admin, second.id)).problems_pruned_at).not.toBeNull();
+  });
+
   it('previews a run without writing anything', async () => {
     members.profiles.push({ profileId: 'prf_x_bad', key: 'bad', attributes: { email: 'nope' } });
     const before = putCount();

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ValidationError } from '../../shared/errors.js';
 import { followRun } from '../../exports/worker.js';
+import { PROBLEM_RUNS_KEPT } from '../../exports/runner.js';
 import type { CliContext } from '../context.js';
 import { printRun, sentCounts } from './exports.js';
 
@@ -104,6 +105,13 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       }
       await ctx.withApp(async (app) => {
         const problems = await app.exports.runProblems(ctx.actor(), id);
+        const run = await app.exports.getRun(ctx.actor(), id);
+        if (run.problems_pruned_at) {
+          // Said on stderr in every format: an empty list would read as "no problems".
+          ctx.io.stderr(
+            `the per-contact problems of run ${id} were dropped at ${run.problems_pruned_at}, as an export keeps those of its latest ${PROBLEM_RUNS_KEPT} runs only; its counts stay (skipped ${run.counts.skipped}, failed ${run.counts.failed}: \`segsync runs show ${id}\`)\n`,
+          );
+        }
         if (flags.json) {
           return ctx.printJson(
             problems.map((p) => ({
@@ -124,8 +132,8 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
           return;
         }
         if (problems.length === 0) {
+          if (run.problems_pruned_at) return;
           // Only a run that succeeded delivered every member; another may have stopped early.
-          const run = await app.exports.getRun(ctx.actor(), id);
           if (run.status === 'succeeded')
             return ctx.print('No problems: no member was skipped, and SendGrid refused none.');
           const state =

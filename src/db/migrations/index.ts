@@ -8,6 +8,7 @@ import * as m0006 from './0006_ledger_by_profile.js';
 import * as m0007 from './0007_profile_versions.js';
 import * as m0008 from './0008_ledger_adopted.js';
 import * as m0009 from './0009_batch_acknowledged_at.js';
+import * as m0010 from './0010_run_problems_pruned.js';
 
 /**
  * Every migration, in order. They run on SQLite and PostgreSQL alike; a migration that needs a
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007_profile_versions': m0007,
   '0008_ledger_adopted': m0008,
   '0009_batch_acknowledged_at': m0009,
+  '0010_run_problems_pruned': m0010,
 };

@@ -1,10 +1,11 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { CompiledQuery, Kysely, KyselyPlugin, RootOperationNode } from 'kysely';
+import type { Kysely } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/schema.js';
 import { sqliteHandleOf } from '../../src/db/sqlite-handle.js';
 import { LedgerStore } from '../../src/exports/ledger-store.js';
 import { createTestDatabase, describeEachDatabase } from '../helpers/databases.js';
+import { recordQueries } from '../helpers/queries.js';
 
 const EXPORT = 'exp_ledger';
 const OTHER = 'exp_other';
@@ -65,7 +66,8 @@ describe('the ledger: query plans on SQLite', () => {
     const database = await createTestDatabase('sqlite');
     try {
       await seedLedger(database.db);
-      const queries = await queriesOf(database.db, async (ledger) => {
+      const queries = await recordQueries(database.db, async (recorded) => {
+        const ledger = new LedgerStore(recorded);
         await ledger.markSeen(EXPORT, [{ email: 'a@x.com', profileId: 'prf_a', seen: V2 }]);
         await ledger.giveUp(EXPORT, [{ email: 'a@x.com', profileId: 'prf_a' }]);
       });
@@ -91,23 +93,6 @@ describe('the ledger: query plans on SQLite', () => {
     }
   });
 });
-
-/** The compiled statements that `work` runs through a LedgerStore on `db`. */
-async function queriesOf(
-  db: Kysely<Database>,
-  work: (ledger: LedgerStore) => Promise<void>,
-): Promise<CompiledQuery[]> {
-  const seen: RootOperationNode[] = [];
-  const recorder: KyselyPlugin = {
-    transformQuery: ({ node }) => {
-      seen.push(node);
-      return node;
-    },
-    transformResult: ({ result }) => Promise.resolve(result),
-  };
-  await work(new LedgerStore(db.withPlugin(recorder)));
-  return seen.map((node) => db.getExecutor().compileQuery(node, { queryId: 'plan' }));
-}
 
 /** Two exports; EXPORT's ledger holds a, b and c (c adopted), OTHER's holds a. All seen at V1. */
 async function seedLedger(db: Kysely<Database>): Promise<void> {

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, sql, type Kysely, type KyselyPlugin, type RootOperationNode } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SqlDialect } from '../../src/db/dialect.js';
 import type { Database } from '../../src/db/schema.js';
@@ -12,6 +12,7 @@ import {
   describeEachDatabase,
   type TestDatabase,
 } from '../helpers/databases.js';
+import { recordQueries } from '../helpers/queries.js';
 
 const V1 = '2026-01-01T00:00:00.000Z';
 const V2 = '2026-02-01T00:00:00.000Z';
@@ -125,19 +126,11 @@ function seededDatabase(dialect: SqlDialect): () => TestDatabase {
 }
 
 /** The compiled queries that reading the members runs, in all four ways (as readMembers). */
-async function queriesOfMemberReads(db: Kysely<Database>): Promise<CompiledQuery[]> {
-  const seen: RootOperationNode[] = [];
-  const recorder: KyselyPlugin = {
-    transformQuery: ({ node }) => {
-      seen.push(node);
-      return node;
-    },
-    transformResult: ({ result }) => Promise.resolve(result),
-  };
-  const recorded = db.withPlugin(recorder);
-  for (const segments of [['seg_a'], ['seg_a', 'seg_b']])
-    for (const onlyDue of [false, true]) await readMembers(recorded, segments, onlyDue, 3);
-  return seen.map((node) => db.getExecutor().compileQuery(node, { queryId: 'plan' }));
+function queriesOfMemberReads(db: Kysely<Database>): Promise<CompiledQuery[]> {
+  return recordQueries(db, async (recorded) => {
+    for (const segments of [['seg_a'], ['seg_a', 'seg_b']])
+      for (const onlyDue of [false, true]) await readMembers(recorded, segments, onlyDue, 3);
+  });
 }
 
 async function readMembers(

@@ -103,6 +103,7 @@ export function parseDecimal(text: string): number | undefined {
   const value = Number(text);
   return Number.isFinite(value) ? value : undefined;
 }
+
 /** Why a text did not fit its attribute's type (returned, not thrown: bad rows are common). */
 export class CoerceFailure {
   constructor(readonly message: string) {}

@@ -61,6 +61,11 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         ctx.print(`sent      ${sentCounts(run)}`);
         ctx.print(`requests  ${run.requests}`);
         if (run.error) ctx.print(`error     ${run.error}`);
+        if (run.problems_pruned_at) {
+          ctx.print(
+            `problems  dropped at ${run.problems_pruned_at} (only the latest runs keep theirs)`,
+          );
+        }
       });
     });
 

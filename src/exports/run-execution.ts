@@ -1002,11 +1002,17 @@ export class RunExecution {
     }
   }
 
-  /** Waits, beating the heart every few seconds so other workers know this run is alive. */
+  /**
+   * Waits, beating the heart every few seconds so other workers know this run is alive. A worker
+   * shutting down stops waiting at the next beat (a rate limit's wait can be a minute or more).
+   */
   private async wait(ms: number): Promise<void> {
     for (let left = ms; left > 0; left -= HEARTBEAT_STEP_MS) {
       await this.deps.sleep(Math.min(left, HEARTBEAT_STEP_MS));
       await this.runs.update(this.runId, { heartbeat_at: this.now() });
+      if (left > HEARTBEAT_STEP_MS && this.shutdown?.aborted && !this.stopping) {
+        throw new RunInterrupted('the worker is shutting down');
+      }
     }
   }
 

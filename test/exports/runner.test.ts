@@ -1735,6 +1735,35 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(run.counts).toMatchObject({ sent: inList, created: inList });
   });
 
+  it('stops waiting out a long rate limit when its worker shuts down', async () => {
+    const shutdown = new AbortController();
+    const waits: number[] = [];
+    // SendGrid asks to wait a minute before the first upsert; the worker is told to stop while
+    // the run waits.
+    scenario.fetch = (input, init) => {
+      if (init?.method !== 'PUT') return fetch(input, init);
+      const reset = Math.ceil((clock.now().getTime() + 60_000) / 1000);
+      return Promise.resolve(
+        new Response('{"errors":[{"message":"too many requests"}]}', {
+          status: 429,
+          headers: { 'x-ratelimit-reset': String(reset), 'content-type': 'application/json' },
+        }),
+      );
+    };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    const stopped = await runner({
+      sleep: (ms) => {
+        waits.push(ms);
+        shutdown.abort();
+        clock.advance(ms);
+        return new Promise((resolve) => setImmediate(resolve));
+      },
+    }).execute(queued.id, undefined, shutdown.signal);
+    expect(stopped).toMatchObject({ status: 'queued', worker: null });
+    // One heartbeat step of the minute's wait, not all six.
+    expect(waits).toEqual([10_000]);
+  });
+
   it('stops after the request in flight when its worker shuts down, queued again for the next to finish exactly', async () => {
     let stop = () => undefined as void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));

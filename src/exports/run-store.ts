@@ -177,6 +177,7 @@ export class RunStore {
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .offset(keep)
+      // SQLite takes an OFFSET only after a LIMIT.
       .limit(1_000_000)
       .execute();
     for (const chunk of chunks(

@@ -3,6 +3,12 @@ import { PostgresAdapter, sql, type Expression, type Kysely, type RawBuilder } f
 /** The SQL dialects segsync runs on. Every dialect difference is decided in `db/`. */
 export type SqlDialect = 'sqlite' | 'postgres';
 
+/**
+ * Keys per `in (...)` list, each a bound parameter: far below SQLite's (32,766) and PostgreSQL's
+ * (65,535) caps on a statement's parameters.
+ */
+export const KEYS_PER_QUERY = 900;
+
 /** Which dialect a Kysely instance speaks (for migrations and the few dialect-specific queries). */
 export function dialectOf<DB>(db: Kysely<DB>): SqlDialect {
   return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';

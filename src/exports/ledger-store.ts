@@ -1,11 +1,8 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { dialectOf, jsonArrayElements } from '../db/dialect.js';
+import { dialectOf, jsonArrayElements, KEYS_PER_QUERY } from '../db/dialect.js';
 import { inTransaction } from '../db/transaction.js';
 import { chunks } from '../shared/chunks.js';
 import type { Database } from '../db/schema.js';
-
-// Keys per `in (...)` list: far below SQLite's (32,766) and PostgreSQL's (65,535) parameter caps.
-const KEYS_PER_QUERY = 900;
 
 /**
  * A contact an upsert request carried, as its checkpoint (run_batch_contacts.contacts) records

@@ -1010,9 +1010,7 @@ export class RunExecution {
     for (let left = ms; left > 0; left -= HEARTBEAT_STEP_MS) {
       await this.deps.sleep(Math.min(left, HEARTBEAT_STEP_MS));
       await this.runs.update(this.runId, { heartbeat_at: this.now() });
-      if (left > HEARTBEAT_STEP_MS && this.shutdown?.aborted && !this.stopping) {
-        throw new RunInterrupted('the worker is shutting down');
-      }
+      if (left > HEARTBEAT_STEP_MS) this.throwIfShuttingDown();
     }
   }
 
@@ -1078,7 +1076,14 @@ export class RunExecution {
     const { cancelRequested } = await this.throwIfTakenOver();
     if (this.stopping) return;
     if (cancelRequested) throw new RunCanceled('canceled');
-    if (this.shutdown?.aborted) throw new RunInterrupted('the worker is shutting down');
+    this.throwIfShuttingDown();
+  }
+
+  /** Stops the run when its worker shuts down (but not while it settles after a stop). */
+  private throwIfShuttingDown(): void {
+    if (this.shutdown?.aborted && !this.stopping) {
+      throw new RunInterrupted('the worker is shutting down');
+    }
   }
 
   /** Stops the run when it was given to another worker; returns what else the check read. */

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import { dialectOf, isUniqueViolation, textFromUtf8 } from '../db/dialect.js';
+import { dialectOf, isUniqueViolation, KEYS_PER_QUERY, textFromUtf8 } from '../db/dialect.js';
 import { inTransaction } from '../db/transaction.js';
 import { chunks } from '../shared/chunks.js';
 import type { Database, ExportRunsTable, RunBatchesTable, RunProblemsTable } from '../db/schema.js';
@@ -14,8 +14,6 @@ export type ProblemRow = Selectable<RunProblemsTable>;
 
 // Bound parameters per statement stay far below SQLite's (32,766) and PostgreSQL's (65,535) caps.
 const ROWS_PER_INSERT = 500;
-// Ids per `in (...)` list: within SQLite's and PostgreSQL's limits on bound parameters.
-const IDS_PER_QUERY = 900;
 /** Jobs a run's ETA learns from (RunStore.recentJobMs). */
 const RECENT_JOBS = 20;
 /** The runs those jobs are looked for in: the export's latest that sent anything. */
@@ -182,7 +180,7 @@ export class RunStore {
       .execute();
     for (const chunk of chunks(
       older.map((run) => run.id),
-      IDS_PER_QUERY,
+      KEYS_PER_QUERY,
     )) {
       await inTransaction(this.db, async (trx) => {
         await trx.deleteFrom('run_problems').where('run_id', 'in', chunk).execute();
@@ -322,20 +320,13 @@ export class RunStore {
       .execute();
   }
 
-  /** Forgets a request recorded before it was sent, with what it carried. */
+  /** Forgets a request recorded before it was sent, with what it carried (a cascade). */
   async deleteBatch(runId: string, seq: number): Promise<void> {
-    await inTransaction(this.db, async (trx) => {
-      await trx
-        .deleteFrom('run_batch_contacts')
-        .where('run_id', '=', runId)
-        .where('seq', '=', seq)
-        .execute();
-      await trx
-        .deleteFrom('run_batches')
-        .where('run_id', '=', runId)
-        .where('seq', '=', seq)
-        .execute();
-    });
+    await this.db
+      .deleteFrom('run_batches')
+      .where('run_id', '=', runId)
+      .where('seq', '=', seq)
+      .execute();
   }
 
   /**

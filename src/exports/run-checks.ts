@@ -68,10 +68,12 @@ export async function checkDestination(
   if (mapping.customFields.length > 0) {
     const fields = await call('reading the custom fields', () => session.listFields());
     const ids = new Set(fields.map((f) => f.id));
-    const names = new Set(fields.map((f) => f.name));
+    // SendGrid's field names are unique regardless of case.
+    const names = new Set(fields.map((f) => f.name.toLowerCase()));
     const lost = mapping.customFields.filter((c) => !ids.has(c.id));
-    const gone = lost.filter((c) => !names.has(c.name)).map((c) => `"${c.name}"`);
-    const remade = lost.filter((c) => names.has(c.name)).map((c) => `"${c.name}"`);
+    const remadeOf = (c: { name: string }) => names.has(c.name.toLowerCase());
+    const gone = lost.filter((c) => !remadeOf(c)).map((c) => `"${c.name}"`);
+    const remade = lost.filter(remadeOf).map((c) => `"${c.name}"`);
     const fix = (count: number) =>
       `map ${count > 1 ? 'them' : 'it'} again with \`segsync exports edit --map\``;
     if (gone.length > 0) {

@@ -28,7 +28,7 @@ export interface RouteContext {
 export type ScopeNeed = 'none' | 'read' | 'create' | 'update' | 'delete';
 
 export interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** The path template of the official documents, also the stats key. */
   pattern: string;
   scope: ScopeNeed;
@@ -234,6 +234,53 @@ export const routes: readonly Route[] = [
     },
   },
   {
+    method: 'PATCH',
+    pattern: '/v3/marketing/lists/{id}',
+    scope: 'update',
+    json: true,
+    handle(ctx) {
+      const list = ctx.state.lists.get(ctx.params.id ?? '');
+      if (!list) return { status: 404, body: errorBody('list ID does not exist', 'id') };
+      const parsed = listNameSchema.safeParse(ctx.body);
+      if (!parsed.success) return zodErrors(parsed.error);
+      const holder = ctx.state.findListByName(parsed.data.name);
+      if (holder && holder !== list) {
+        return { status: 400, body: errorBody('a list with this name already exists', 'name') };
+      }
+      ctx.state.renameList(list, parsed.data.name);
+      return { status: 200, body: listView(ctx, list) };
+    },
+  },
+  {
+    method: 'DELETE',
+    pattern: '/v3/marketing/lists/{id}',
+    scope: 'delete',
+    json: false,
+    handle(ctx) {
+      const deleteContacts = ctx.query.get('delete_contacts') ?? 'false';
+      if (deleteContacts !== 'false' && deleteContacts !== 'true') {
+        return {
+          status: 400,
+          body: errorBody('delete_contacts must be true or false', 'delete_contacts'),
+        };
+      }
+      // Checked before the list is touched, so a refused call changes nothing.
+      if (deleteContacts === 'true') {
+        return {
+          status: 400,
+          body: errorBody(
+            'the sandbox never deletes contacts: delete the list alone (delete_contacts=false), or reset the sandbox',
+            'delete_contacts',
+          ),
+        };
+      }
+      if (!ctx.state.deleteList(ctx.params.id ?? '')) {
+        return { status: 404, body: errorBody('list ID does not exist', 'id') };
+      }
+      return { status: 204 };
+    },
+  },
+  {
     method: 'DELETE',
     pattern: '/v3/marketing/lists/{id}/contacts',
     scope: 'delete',
@@ -374,11 +421,7 @@ export const routes: readonly Route[] = [
       if (!parsed.success) return zodErrors(parsed.error);
       const { name, field_type } = parsed.data;
       // Names are unique regardless of case, and none may be a reserved field's (the document).
-      const lower = name.toLowerCase();
-      const taken =
-        reservedFieldDefinitions.some((f) => f.name.toLowerCase() === lower) ||
-        [...ctx.state.fields.values()].some((f) => f.name.toLowerCase() === lower);
-      if (taken)
+      if (!ctx.state.fieldNameFree(name))
         return { status: 400, body: errorBody(`a field named ${name} already exists`, 'name') };
       if (ctx.state.fields.size >= limits.customFields) {
         return {
@@ -397,6 +440,48 @@ export const routes: readonly Route[] = [
           _metadata: { self: `${ctx.baseUrl}/v3/marketing/field_definitions/${field.id}` },
         },
       };
+    },
+  },
+  {
+    method: 'PATCH',
+    pattern: '/v3/marketing/field_definitions/{custom_field_id}',
+    scope: 'update',
+    json: true,
+    handle(ctx) {
+      // Reserved fields are not custom fields: they cannot be renamed, and are not found here.
+      const field = ctx.state.fields.get(ctx.params.custom_field_id ?? '');
+      if (!field)
+        return {
+          status: 404,
+          body: errorBody('custom field ID does not exist', 'custom_field_id'),
+        };
+      const parsed = fieldSchema.pick({ name: true }).safeParse(ctx.body);
+      if (!parsed.success) return zodErrors(parsed.error);
+      const { name } = parsed.data;
+      if (!ctx.state.fieldNameFree(name, field.id))
+        return { status: 400, body: errorBody(`a field named ${name} already exists`, 'name') };
+      ctx.state.renameField(field, name);
+      return {
+        status: 200,
+        body: {
+          ...field,
+          _metadata: { self: `${ctx.baseUrl}/v3/marketing/field_definitions/${field.id}` },
+        },
+      };
+    },
+  },
+  {
+    method: 'DELETE',
+    pattern: '/v3/marketing/field_definitions/{custom_field_id}',
+    scope: 'delete',
+    json: false,
+    handle(ctx) {
+      if (!ctx.state.deleteField(ctx.params.custom_field_id ?? ''))
+        return {
+          status: 404,
+          body: errorBody('custom field ID does not exist', 'custom_field_id'),
+        };
+      return { status: 204 };
     },
   },
 ];

@@ -222,6 +222,18 @@ export class SandboxState {
     return list;
   }
 
+  /** Deletes a list; its contacts stay in the account (SendGrid's `delete_contacts=false`). */
+  deleteList(id: string): boolean {
+    const deleted = this.lists.delete(id);
+    if (deleted) this.revision++;
+    return deleted;
+  }
+
+  renameList(list: StoredList, name: string): void {
+    list.name = name;
+    this.revision++;
+  }
+
   findListByName(name: string): StoredList | undefined {
     for (const list of this.lists.values()) if (list.name === name) return list;
     return undefined;
@@ -246,6 +258,37 @@ export class SandboxState {
     this.fields.set(field.id, field);
     this.revision++;
     return field;
+  }
+
+  /** Whether `name` is free for a custom field (names are unique regardless of case). */
+  fieldNameFree(name: string, except?: string): boolean {
+    const lower = name.toLowerCase();
+    return (
+      !reservedFieldDefinitions.some((f) => f.name.toLowerCase() === lower) &&
+      ![...this.fields.values()].some((f) => f.id !== except && f.name.toLowerCase() === lower)
+    );
+  }
+
+  renameField(field: FieldDefinition, name: string): void {
+    field.name = name;
+    this.revision++;
+  }
+
+  /**
+   * Deletes a custom field and the values contacts held in it, as SendGrid does. Its id is never
+   * handed out again (fieldCounter), so an upsert naming it is refused from now on.
+   */
+  deleteField(id: string): boolean {
+    if (!this.fields.delete(id)) return false;
+    for (const contact of this.contacts) {
+      if (contact.custom && id in contact.custom) {
+        const rest = { ...contact.custom };
+        delete rest[id];
+        contact.custom = Object.keys(rest).length > 0 ? rest : undefined;
+      }
+    }
+    this.revision++;
+    return true;
   }
 
   // ---- contacts ----------------------------------------------------------------------------

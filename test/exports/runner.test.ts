@@ -1072,10 +1072,28 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(contacts.find((c) => c.email === 'person.7@example.com')?.custom_fields).toEqual({
       total_spend: 7,
     });
+    // Renamed in SendGrid, the field keeps its id: runs go on filling it.
+    const renamed = await fetch(`${sandbox.url}/v3/marketing/field_definitions/${field.id}`, {
+      method: 'PATCH',
+      headers: { authorization: 'Bearer SG.sandbox', 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'lifetime_spend' }),
+    });
+    expect(renamed.status).toBe(200);
+    members.profiles[3]!.attributes = { ...members.profiles[3]!.attributes, spend: 1234 };
+    expect(await runOnce()).toMatchObject({ status: 'succeeded', counts: { sent: 1 } });
+    sandbox.runPendingJobs();
+    const after = (await (
+      await fetch(`${sandbox.url}/__sandbox/lists/${listId}/contacts`)
+    ).json()) as { contacts: { custom_fields?: Record<string, unknown> }[] };
+    expect(after.contacts.filter((c) => c.custom_fields?.lifetime_spend === 1234)).toHaveLength(1);
     // The field deleted in SendGrid since: preview says a run would fail, and a run fails
     // before sending anything, naming it.
-    sandbox.state.fields.delete(field.id);
-    members.profiles[3]!.attributes = { ...members.profiles[3]!.attributes, spend: 1234 };
+    const deleted = await fetch(`${sandbox.url}/v3/marketing/field_definitions/${field.id}`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer SG.sandbox' },
+    });
+    expect(deleted.status).toBe(204);
+    members.profiles[3]!.attributes = { ...members.profiles[3]!.attributes, spend: 4321 };
     expect((await service.preview(admin, exportId)).would_fail).toMatch(
       /no longer has the custom field "total_spend"/,
     );
@@ -1090,7 +1108,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       /cannot move to that list: a custom field it fills: SendGrid has no custom field named "total_spend"/,
     );
     // Made again under the same name, it has another id: the export must map it again.
-    sandbox.state.createField('total_spend', 'Number');
+    sandbox.state.createField('Total_Spend', 'Number');
     expect((await service.preview(admin, exportId)).would_fail).toMatch(
       /the custom field "total_spend" the export fills was deleted and made again/,
     );
@@ -1475,7 +1493,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   });
 
   it('fails saying so when the list was deleted in SendGrid since the export was saved', async () => {
-    sandbox.state.lists.delete(listId);
+    sandbox.state.deleteList(listId);
     const run = await runOnce();
     expect(run.status).toBe('failed');
     expect(run.error).toContain(listId);
@@ -1485,7 +1503,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   it('fails a mirror run with nothing to send when its list was deleted since', async () => {
     await defineExport('mirror');
     await runOnce();
-    sandbox.state.lists.delete(listId);
+    sandbox.state.deleteList(listId);
     members.profiles.splice(0, 1);
     const run = await runOnce();
     expect(run).toMatchObject({ status: 'failed', counts: { sent: 0, removed: 0 } });

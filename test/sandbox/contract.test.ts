@@ -308,6 +308,115 @@ describe('SendGrid sandbox: endpoints against the official documents', () => {
     );
   });
 
+  it('renames and deletes lists, keeping their contacts in the account', async () => {
+    const listId = await createList(client, 'spring');
+    await createList(client, 'summer');
+    await upsert(client, { list_ids: [listId], contacts: [{ email: 'l@example.com' }] });
+    const renamed = await client.call<{ name: string; contact_count: number }>(
+      'PATCH',
+      `/v3/marketing/lists/${listId}`,
+      { name: 'spring 2027' },
+    );
+    expect(renamed).toMatchObject({ status: 200, body: { name: 'spring 2027', contact_count: 1 } });
+    const clash = await client.call<Errors>('PATCH', `/v3/marketing/lists/${listId}`, {
+      name: 'summer',
+    });
+    expect(clash.status).toBe(400);
+    expect(clash.body.errors[0]?.field).toBe('name');
+    const unknown = '7c1e5b3a-0000-4000-8000-000000000000';
+    expect(
+      (await client.call('PATCH', `/v3/marketing/lists/${unknown}`, { name: 'x' })).status,
+    ).toBe(404);
+
+    // Deleting the contacts too is the one thing the sandbox does not do: refused, nothing changed.
+    const withContacts = await client.call<Errors>(
+      'DELETE',
+      `/v3/marketing/lists/${listId}?delete_contacts=true`,
+    );
+    expect(withContacts.status).toBe(400);
+    expect(withContacts.body.errors[0]?.message).toMatch(/never deletes contacts/);
+    expect((await client.call('GET', `/v3/marketing/lists/${listId}`)).status).toBe(200);
+
+    const deleted = await client.call('DELETE', `/v3/marketing/lists/${listId}`);
+    expect(deleted.status).toBe(204);
+    expect((await client.call('GET', `/v3/marketing/lists/${listId}`)).status).toBe(404);
+    expect((await client.call('DELETE', `/v3/marketing/lists/${listId}`)).status).toBe(404);
+    const lists = await client.call<{ result: { name: string }[] }>('GET', '/v3/marketing/lists');
+    expect(lists.body.result.map((l) => l.name)).toEqual(['summer']);
+    expect((await client.call('GET', '/v3/marketing/contacts/count')).body).toMatchObject({
+      contact_count: 1,
+    });
+    // An upsert into the deleted list is refused, as into any list that does not exist.
+    const into = await client.call('PUT', '/v3/marketing/contacts', {
+      list_ids: [listId],
+      contacts: [{ email: 'm@example.com' }],
+    });
+    expect(into.status).toBe(404);
+  });
+
+  it('renames custom fields (same id) and deletes them with their values', async () => {
+    const created = await client.call<{ id: string }>('POST', '/v3/marketing/field_definitions', {
+      name: 'points',
+      field_type: 'Number',
+    });
+    const fieldId = created.body.id;
+    await upsert(client, {
+      contacts: [{ email: 'p@example.com', custom_fields: { [fieldId]: 5 } }],
+    });
+    const customOf = async (email: string) =>
+      (
+        await client.call<{ result: Record<string, { contact: { custom_fields: object } }> }>(
+          'POST',
+          '/v3/marketing/contacts/search/emails',
+          { emails: [email] },
+        )
+      ).body.result[email]?.contact.custom_fields;
+
+    const renamed = await client.call<{ id: string; name: string }>(
+      'PATCH',
+      `/v3/marketing/field_definitions/${fieldId}`,
+      { name: 'loyalty_points' },
+    );
+    expect(renamed).toMatchObject({ status: 200, body: { id: fieldId, name: 'loyalty_points' } });
+    expect(await customOf('p@example.com')).toEqual({ loyalty_points: 5 });
+    // A name is still unique regardless of case, never a reserved field's, and well formed.
+    for (const name of ['First_Name', 'bad name']) {
+      const refused = await client.call('PATCH', `/v3/marketing/field_definitions/${fieldId}`, {
+        name,
+      });
+      expect(refused.status).toBe(400);
+    }
+    // Renaming a field to its own name in another case is no clash.
+    const recased = await client.call('PATCH', `/v3/marketing/field_definitions/${fieldId}`, {
+      name: 'Loyalty_Points',
+    });
+    expect(recased.status).toBe(200);
+
+    expect((await client.call('DELETE', `/v3/marketing/field_definitions/${fieldId}`)).status).toBe(
+      204,
+    );
+    expect(await customOf('p@example.com')).toEqual({});
+    expect((await client.call('DELETE', `/v3/marketing/field_definitions/${fieldId}`)).status).toBe(
+      404,
+    );
+    // Reserved fields are not custom fields: nothing to delete.
+    expect((await client.call('DELETE', '/v3/marketing/field_definitions/_rf0_T')).status).toBe(
+      404,
+    );
+    const byOldId = await client.call<Errors>('PUT', '/v3/marketing/contacts', {
+      contacts: [{ email: 'q@example.com', custom_fields: { [fieldId]: 1 } }],
+    });
+    expect(byOldId.status).toBe(400);
+    // Made again under the same name, a field gets a new id.
+    const again = await client.call<{ id: string }>('POST', '/v3/marketing/field_definitions', {
+      name: 'loyalty_points',
+      field_type: 'Number',
+    });
+    expect(again.status).toBe(200);
+    expect(again.body.id).not.toBe(fieldId);
+    expect(await customOf('p@example.com')).toEqual({});
+  });
+
   describe('requests the documents forbid get the errors SendGrid gives', () => {
     const put = (body: unknown) => client.call<Errors>('PUT', '/v3/marketing/contacts', body);
 

@@ -118,12 +118,12 @@ export async function changeProfiles(
 
 /**
  * Has the export's next run check every member again, as after its mapping or list changed: the
- * ledger is told other settings were used, so every entry is to be checked (LedgerStore
- * useSettings, as a run with changed settings does). Payloads are unchanged: nothing is sent.
+ * ledger is told its entries were checked against other settings (LedgerStore recordSettings).
+ * Payloads are unchanged: nothing is sent.
  */
 export async function recheckLedger(args: Place & { exportId: string }): Promise<void> {
   await withApp(args, (app) =>
-    new LedgerStore(app.database.db).useSettings(args.exportId, 'settings before a change'),
+    new LedgerStore(app.database.db).recordSettings(args.exportId, 'settings before a change'),
   );
 }
 

@@ -1,6 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { dialectOf, jsonArrayElements, KEYS_PER_QUERY } from '../db/dialect.js';
-import { inTransaction } from '../db/transaction.js';
 import { chunks } from '../shared/chunks.js';
 import type { Database } from '../db/schema.js';
 
@@ -30,29 +29,17 @@ export class LedgerStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   /**
-   * Makes sure the ledger's payloads were built with the settings `fingerprint` (list, mapping):
-   * when not, every entry is marked to be checked again (its hash still says whether the contact
-   * changed), and the fingerprint recorded.
+   * Records that the ledger's entries were all checked against the settings `fingerprint` (list,
+   * mapping; see usesSettings). A run does so once it planned every member with them: until
+   * then, the entries' hashes and versions may be those of other settings, and every member is
+   * checked again.
    */
-  async useSettings(exportId: string, fingerprint: string): Promise<void> {
-    await inTransaction(this.db, async (trx) => {
-      const row = await trx
-        .selectFrom('exports')
-        .select('ledger_settings')
-        .where('id', '=', exportId)
-        .executeTakeFirst();
-      if (!row || row.ledger_settings === fingerprint) return;
-      await trx
-        .updateTable('export_ledger')
-        .set({ seen: null })
-        .where('export_id', '=', exportId)
-        .execute();
-      await trx
-        .updateTable('exports')
-        .set({ ledger_settings: fingerprint })
-        .where('id', '=', exportId)
-        .execute();
-    });
+  async recordSettings(exportId: string, fingerprint: string): Promise<void> {
+    await this.db
+      .updateTable('exports')
+      .set({ ledger_settings: fingerprint })
+      .where('id', '=', exportId)
+      .execute();
   }
 
   /**
@@ -105,6 +92,49 @@ export class LedgerStore {
       profileId: sql`e.v ->> 1`,
       seen: sql`e.v ->> 2`,
     });
+  }
+
+  /**
+   * These delivered contacts are no longer what their profiles give, though their entries say
+   * they were checked at the profiles' current versions (the export's mapping or list changed):
+   * each is marked to be checked again, so that it stays due until the destination confirms
+   * what the run sends (or the run settles it otherwise).
+   */
+  async markUnseen(
+    exportId: string,
+    contacts: readonly { email: string; profileId: string }[],
+  ): Promise<void> {
+    if (contacts.length === 0) return;
+    const json = JSON.stringify(contacts.map((c) => [c.email, c.profileId]));
+    await this.setProfileOfEntries(
+      exportId,
+      json,
+      { profileId: sql`e.v ->> 1`, seen: sql`null` },
+      sql`l.profile_id = e.v ->> 1`,
+    );
+  }
+
+  /**
+   * A page, in email order after `afterEmail`, of the export's entries that stand checked at
+   * their profiles' versions (seen): a run that checked its members against new settings goes
+   * through them for those it did not check.
+   */
+  async checkedPage(
+    exportId: string,
+    afterEmail: string,
+    limit: number,
+  ): Promise<{ email: string; profileId: string }[]> {
+    const rows = await this.db
+      .selectFrom('export_ledger')
+      .select(['email', 'profile_id'])
+      .where('export_id', '=', exportId)
+      .where('email', '>', afterEmail)
+      .where('seen', 'is not', null)
+      .where('profile_id', 'is not', null)
+      .orderBy('email')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ email: row.email, profileId: row.profile_id ?? '' }));
   }
 
   /**
@@ -385,7 +415,10 @@ export class LedgerStore {
     return count;
   }
 
-  /** Whether the ledger's payloads were built with the settings `fingerprint` (useSettings). */
+  /**
+   * Whether the ledger's entries were checked against the settings `fingerprint` (recordSettings):
+   * if not, a run (and a preview) checks every member again.
+   */
   async usesSettings(exportId: string, fingerprint: string): Promise<boolean> {
     const row = await this.db
       .selectFrom('exports')

@@ -13,6 +13,7 @@ interface MemberRow {
   email: string | null;
   hash: string | null;
   adopted: number | null;
+  seen: string | null;
 }
 
 /**
@@ -56,7 +57,12 @@ export class MemberStore implements MemberSource {
         version: row.updated_at,
         delivered:
           row.email !== null && row.hash !== null
-            ? { email: row.email, hash: row.hash, adopted: Number(row.adopted) === 1 }
+            ? {
+                email: row.email,
+                hash: row.hash,
+                adopted: Number(row.adopted) === 1,
+                seen: row.seen,
+              }
             : null,
       }));
     }
@@ -186,7 +192,10 @@ export class MemberStore implements MemberSource {
   }
 }
 
-/** A member's columns: its profile, and the contact, payload hash and adoption the ledger holds. */
+/**
+ * A member's columns: its profile, and the contact, payload hash, adoption and checked version the
+ * ledger holds.
+ */
 const memberColumns = sql.raw(
-  'p.id, p.key, p.attributes, p.updated_at, l.email, l.hash, l.adopted',
+  'p.id, p.key, p.attributes, p.updated_at, l.email, l.hash, l.adopted, l.seen',
 );

@@ -10,7 +10,7 @@ export function hashPayload(payload: string, listId: string): string {
 }
 
 /**
- * The settings the ledger's payloads were built with (LedgerStore.useSettings): with another
+ * The settings the ledger's payloads were built with (LedgerStore.recordSettings): with another
  * list or mapping, every entry is checked again.
  */
 export function ledgerFingerprint(mapping: unknown, listId: string): string {

@@ -15,10 +15,11 @@ export interface MemberProfile {
   /** The profile's version (its updated_at) these attributes are. */
   version: string;
   /**
-   * The contact the export's ledger holds for this profile (email, payload hash, and whether the
-   * list held it before the export first sent it), or null.
+   * The contact the export's ledger holds for this profile (email, payload hash, whether the list
+   * held it before the export first sent it, and the profile's version it was last checked at,
+   * null when it is to be checked again), or null.
    */
-  delivered: { email: string; hash: string; adopted: boolean } | null;
+  delivered: { email: string; hash: string; adopted: boolean; seen: string | null } | null;
 }
 
 /** Where a run reads its members from (member-store.ts). */
@@ -53,9 +54,10 @@ export interface PlanInput {
   /** A first run: no email can be held by another member yet. */
   ledgerEmpty: boolean;
   /**
-   * The list or mapping changed since the ledger was written, and the ledger does not know yet
-   * (a preview, which writes nothing; a run marks the entries first: LedgerStore.useSettings).
-   * Every member is read again, and no entry holds its email against another member.
+   * The list or mapping changed since the ledger's entries were checked (LedgerStore
+   * usesSettings): every member is read again, its hash says whether its contact changed, and no
+   * entry holds its email against another member (the entries' emails may come from the old
+   * mapping).
    */
   settingsChanged?: boolean;
   /** Members in the segments (sizes the set of planned emails). */
@@ -80,8 +82,17 @@ export interface PlanStep {
   problems: PlanProblem[];
   /** Contacts these members no longer map to (ledger-store.ts giveUp). */
   givenUp: { email: string; profileId: string }[];
-  /** Delivered contacts still exactly what their profiles give (ledger-store.ts markSeen). */
+  /**
+   * Delivered contacts still exactly what their profiles give, whose entries were checked at
+   * another version (ledger-store.ts markSeen).
+   */
   seen: { email: string; profileId: string; seen: string }[];
+  /**
+   * Delivered contacts their profiles no longer give as they are, whose entries say they were
+   * checked at the profiles' current versions: only after the mapping or list changed
+   * (ledger-store.ts markUnseen), so they stay due until SendGrid confirms them.
+   */
+  unseen: { email: string; profileId: string }[];
   /** Unchanged members, but those the run delivered before an interruption. */
   unchanged: number;
   /**
@@ -118,6 +129,7 @@ export interface PlannerDeps {
 
 /** A member mapped to a contact, while its batch is planned. */
 interface Candidate extends PlannedMember {
+  delivered: MemberProfile['delivered'];
   version: string;
   payload: string;
   /** The payload's UTF-8 length. */
@@ -227,6 +239,10 @@ export class ExportPlanner {
           code: 'too_large',
           reason: `the contact takes ${bytes} bytes (${alone} in a request of its own), more than one SendGrid request carries (${destination.limits.maxBytesPerRequest})`,
         });
+        // Its contact stays as delivered, but no longer stands checked at this version.
+        if (checkedAt(profile.delivered, profile.version)) {
+          result.unseen.push({ email: profile.delivered.email, profileId: profile.profileId });
+        }
         continue;
       }
       candidates.push({
@@ -255,6 +271,16 @@ export class ExportPlanner {
       full,
       sentBefore: this.sentBefore,
     });
+    // A contact sent changed, or skipped for another member's, is checked again until SendGrid
+    // confirms it: its entry must not stand checked at this version meanwhile. (One sent
+    // unchanged, by --full, still stands; one whose email the member no longer gives was given
+    // up already.)
+    const changed = plan.upsert.filter((c) => c.delivered?.hash !== c.hash);
+    for (const c of [...changed, ...plan.duplicates]) {
+      if (c.delivered?.email === c.email && checkedAt(c.delivered, c.version)) {
+        result.unseen.push({ email: c.email, profileId: c.profileId });
+      }
+    }
     for (const duplicate of plan.duplicates) {
       result.problems.push({
         severity: 'skipped',
@@ -279,7 +305,9 @@ export class ExportPlanner {
     }
     await this.markAdopted(plan.upsert, result.problems);
     for (const c of plan.unchanged) {
-      result.seen.push({ email: c.email, profileId: c.profileId, seen: c.version });
+      if (!checkedAt(c.delivered, c.version)) {
+        result.seen.push({ email: c.email, profileId: c.profileId, seen: c.version });
+      }
       // Contacts this run delivered before it was interrupted are counted as sent, not again.
       if (!this.sentBefore.has(c.email)) result.unchanged += 1;
     }
@@ -319,5 +347,13 @@ export class ExportPlanner {
 }
 
 function emptyStep(): PlanStep {
-  return { read: 0, problems: [], givenUp: [], seen: [], unchanged: 0, requests: [] };
+  return { read: 0, problems: [], givenUp: [], seen: [], unseen: [], unchanged: 0, requests: [] };
+}
+
+/** Whether the ledger's entry stands checked at the profile's `version` (see PlanStep.unseen). */
+function checkedAt(
+  entry: MemberProfile['delivered'],
+  version: string,
+): entry is NonNullable<MemberProfile['delivered']> {
+  return entry !== null && entry.seen === version;
 }

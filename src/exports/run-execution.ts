@@ -227,8 +227,10 @@ export class RunExecution {
     if (destination.length > 0) {
       throw new RunFailure(`${destination.join('; ')}; ${nothingSent}`);
     }
-    // A payload depends on the list and the mapping: with others, every entry is checked again.
-    await this.deps.ledger.useSettings(exportId, ledgerFingerprint(mapping, listId));
+    // A payload depends on the list and the mapping: with others, every member is checked again,
+    // until a run has planned them all with these (deliverMembers).
+    const fingerprint = ledgerFingerprint(mapping, listId);
+    const settingsChanged = !(await this.deps.ledger.usesSettings(exportId, fingerprint));
     this.ledgerEmpty = await this.deps.ledger.isEmpty(exportId);
     const sentBefore = await this.sentBefore();
     let { listWasEmpty } = this.settings;
@@ -237,7 +239,10 @@ export class RunExecution {
       this.settings = { ...this.settings, listWasEmpty };
       await this.runs.update(this.runId, { settings: JSON.stringify(this.settings) });
     }
-    const planned = await this.deliverMembers(sentBefore, listWasEmpty);
+    const planned = await this.deliverMembers(sentBefore, listWasEmpty, {
+      fingerprint,
+      changed: settingsChanged,
+    });
     // Members the ledger held at their current version were not even read: all unchanged (but
     // those this run delivered itself before an interruption, counted as sent).
     const notRead = this.membersTotal - this.dueSeen - sentBefore.size;
@@ -267,7 +272,11 @@ export class RunExecution {
    * sends them one at a time (never fanning out to one endpoint) while planning goes on; a
    * settler polls and settles their jobs meanwhile. Returns the emails the run planned.
    */
-  private async deliverMembers(sentBefore: EmailSet, listWasEmpty: boolean): Promise<EmailSet> {
+  private async deliverMembers(
+    sentBefore: EmailSet,
+    listWasEmpty: boolean,
+    settings: { fingerprint: string; changed: boolean },
+  ): Promise<EmailSet> {
     this.emit('sending', true);
     // One full request waits while another is in flight and a third fills: enough to keep the
     // sender busy, and each holds up to 6 MB, so no more.
@@ -296,6 +305,7 @@ export class RunExecution {
         segmentIds,
         full: this.run.full === 1,
         ledgerEmpty: this.ledgerEmpty,
+        settingsChanged: settings.changed,
         membersTotal: this.membersTotal,
         batchSize: this.deps.planningBatchSize ?? 2_000,
       },
@@ -313,6 +323,7 @@ export class RunExecution {
       }
       // Every member is planned now: those not read were unchanged (see execute).
       this.plannedSoFar = Math.max(this.plannedSoFar, this.membersTotal);
+      if (settings.changed) await this.holdLedgerTo(settings.fingerprint, planner.planned);
       queue.close();
       await sender;
     } catch (error) {
@@ -332,6 +343,27 @@ export class RunExecution {
       await this.setStatus('running');
     } else await settler;
     return planner.planned;
+  }
+
+  /**
+   * Once every member was planned with settings the ledger's entries were not checked against
+   * (a changed mapping or list): the entries each member's plan found changed were marked to be
+   * checked again (PlanStep.unseen); so are now those of contacts the run did not plan (their
+   * profiles left the segments, say), should they come back. Then the ledger holds to the
+   * settings, and later runs read only the members due.
+   */
+  private async holdLedgerTo(fingerprint: string, planned: EmailSet): Promise<void> {
+    const { exportId } = this.settings;
+    const pageSize = 5_000;
+    for (let after = ''; ;) {
+      const page = await this.deps.ledger.checkedPage(exportId, after, pageSize);
+      const unplanned = page.filter((entry) => !planned.has(entry.email));
+      await this.ledgerWrites.run(() => this.deps.ledger.markUnseen(exportId, unplanned));
+      const last = page.at(-1);
+      if (last === undefined || page.length < pageSize) break;
+      after = last.email;
+    }
+    await this.ledgerWrites.run(() => this.deps.ledger.recordSettings(exportId, fingerprint));
   }
 
   /**
@@ -374,6 +406,7 @@ export class RunExecution {
     await this.ledgerWrites.run(async () => {
       await this.deps.ledger.giveUp(exportId, step.givenUp);
       await this.deps.ledger.markSeen(exportId, step.seen);
+      await this.deps.ledger.markUnseen(exportId, step.unseen);
     });
     await this.runs.addProblems(
       this.runId,
@@ -497,9 +530,15 @@ export class RunExecution {
     // Stopped before its destination was open: nothing can be asked of SendGrid.
     if (!this.destinationOpen) return;
     this.stopping = true;
+    // Each on its own: SendGrid's searches failing (unanswered requests are looked up) must not
+    // keep the acknowledged jobs from being polled, nor the other way round.
+    await this.bestEffort(() => this.settleUnanswered());
+    await this.bestEffort(() => this.settleSubmitted());
+  }
+
+  private async bestEffort(settle: () => Promise<void>): Promise<void> {
     try {
-      await this.settleUnanswered();
-      await this.settleSubmitted();
+      await settle();
     } catch (error) {
       // SendGrid failing to answer is expected here (it may be why the run stopped): its message
       // says enough. Anything else is a bug, and its stack is logged.

@@ -55,6 +55,19 @@ describeEachDatabase('the ledger: marking entries seen and giving them up', (get
     ]);
     expect((await entries(OTHER))[0]).toMatchObject({ profile_id: 'prf_a', seen: V1 });
   });
+
+  it('marks the entries of the profiles named to be checked again, keeping what they delivered', async () => {
+    await new LedgerStore(get().db).markUnseen(EXPORT, [
+      { email: 'a@x.com', profileId: 'prf_a' },
+      { email: 'b@x.com', profileId: 'prf_somebody_else' },
+    ]);
+    expect(await entries()).toMatchObject([
+      { email: 'a@x.com', profile_id: 'prf_a', seen: null, hash: 'h-a' },
+      { email: 'b@x.com', profile_id: 'prf_b', seen: V1 },
+      { email: 'c@x.com', profile_id: 'prf_c', seen: V1 },
+    ]);
+    expect((await entries(OTHER))[0]).toMatchObject({ profile_id: 'prf_a', seen: V1 });
+  });
 });
 
 describe('the ledger: query plans on SQLite', () => {
@@ -70,8 +83,9 @@ describe('the ledger: query plans on SQLite', () => {
         const ledger = new LedgerStore(recorded);
         await ledger.markSeen(EXPORT, [{ email: 'a@x.com', profileId: 'prf_a', seen: V2 }]);
         await ledger.giveUp(EXPORT, [{ email: 'a@x.com', profileId: 'prf_a' }]);
+        await ledger.markUnseen(EXPORT, [{ email: 'a@x.com', profileId: 'prf_a' }]);
       });
-      expect(queries).toHaveLength(2);
+      expect(queries).toHaveLength(3);
       const sqlite = sqliteHandleOf(database.db) as BetterSqlite3.Database;
       for (const query of queries) {
         const plan = (

@@ -40,6 +40,8 @@ interface TestProfile {
  */
 class Members implements ExportSources {
   profiles: TestProfile[] = [];
+  /** Profiles kept, unchanged, but out of the segment (as after a refresh they no longer match). */
+  readonly away = new Set<string>();
   private readonly written = new Map<string, string>();
   private versions = 0;
 
@@ -52,6 +54,7 @@ class Members implements ExportSources {
     await this.db.deleteFrom('segment_members').execute();
     await this.db.deleteFrom('profiles').execute();
     this.written.clear();
+    this.away.clear();
   }
 
   async sync(): Promise<void> {
@@ -80,17 +83,18 @@ class Members implements ExportSources {
       this.written.set(profile.profileId, document);
     }
     // As a refresh does: the membership and its count together.
+    const inSegment = this.profiles.filter((p) => !this.away.has(p.profileId));
     await this.db
       .updateTable('segments')
-      .set({ member_count: this.profiles.length })
+      .set({ member_count: inSegment.length })
       .where('id', '=', SEGMENT)
       .execute();
     await this.db.deleteFrom('segment_members').where('segment_id', '=', SEGMENT).execute();
-    for (let i = 0; i < this.profiles.length; i += 200) {
+    for (let i = 0; i < inSegment.length; i += 200) {
       await this.db
         .insertInto('segment_members')
         .values(
-          this.profiles
+          inSegment
             .slice(i, i + 200)
             .map((p) => ({ segment_id: SEGMENT, profile_id: p.profileId })),
         )
@@ -111,6 +115,7 @@ class Members implements ExportSources {
         ['email', 'string'],
         ['first_name', 'string'],
         ['city', 'string'],
+        ['town', 'string'],
         ['spend', 'number'],
       ]),
     );
@@ -482,6 +487,63 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(read.reduce((a, b) => a + b, 0)).toBe(230);
     expect(remapped.counts).toMatchObject({ sent: 230, unchanged: 0 });
     expect((await runOnce()).counts).toMatchObject({ sent: 0, unchanged: 230 });
+  });
+
+  it('after a mapping change, writes only the entries whose contacts changed, and keeps those SendGrid did not confirm due', async () => {
+    members.profiles.forEach((p, i) => (p.attributes.town = i < 220 ? 'Madrid' : 'Toledo'));
+    await runOnce();
+    const marked = { seen: 0, unseen: 0 };
+    const markSeen = ledger.markSeen.bind(ledger);
+    ledger.markSeen = (id, contacts) => {
+      marked.seen += contacts.length;
+      return markSeen(id, contacts);
+    };
+    const markUnseen = ledger.markUnseen.bind(ledger);
+    ledger.markUnseen = (id, contacts) => {
+      marked.unseen += contacts.length;
+      return markUnseen(id, contacts);
+    };
+    // Filled from `town` instead of `city`, 10 contacts change; the others are read and hashed
+    // again, and found unchanged without a write.
+    await service.edit(admin, exportId, {
+      mapping: { email: 'email', fields: { first_name: 'first_name', city: 'town' } },
+    });
+    expect(await service.preview(admin, exportId)).toMatchObject({
+      would_upsert: 10,
+      unchanged: 220,
+    });
+    // SendGrid never finishes the job carrying the 10.
+    scenario.fetch = async (input, init) => {
+      const job = /\/contacts\/imports\/([^/?]+)/.exec(urlOf(input))?.[1];
+      if (job !== undefined) {
+        const body = { id: job, status: 'pending', job_type: 'upsert_contacts', results: {} };
+        return new Response(JSON.stringify(body), { status: 200 });
+      }
+      return fetch(input, init);
+    };
+    const queued = await service.startRun(admin, exportId, { trigger: 'manual' });
+    await runner({ jobDeadlineMs: 5_000 }).execute(queued.id);
+    expect(await service.getRun(admin, queued.id)).toMatchObject({
+      status: 'failed',
+      counts: { sent: 10, failed: 10, unchanged: 220 },
+    });
+    // Their entries still hold the old contacts, at the profiles' current versions: they stay
+    // due, and the next run sends them again, and only them.
+    scenario.fetch = undefined;
+    expect((await runOnce()).counts).toMatchObject({ sent: 10, failed: 0, unchanged: 220 });
+    expect((await runOnce()).counts).toMatchObject({ sent: 0, unchanged: 230 });
+    expect((await list()).length).toBe(230);
+    // The 10 were the only entries any of these runs marked.
+    expect(marked).toEqual({ seen: 0, unseen: 10 });
+    // A member away from the segments while the mapping changes (its entry kept: upsert mode) is
+    // checked again when it comes back, its profile unchanged.
+    members.away.add(members.profiles[225]!.profileId);
+    await service.edit(admin, exportId, {
+      mapping: { email: 'email', fields: { first_name: 'first_name', city: 'city' } },
+    });
+    expect((await runOnce()).counts).toMatchObject({ sent: 9, unchanged: 220 });
+    members.away.clear();
+    expect((await runOnce()).counts).toMatchObject({ sent: 1, unchanged: 229 });
   });
 
   it('leaves an email to the member that holds it, and hands it over when that member leaves', async () => {
@@ -1622,15 +1684,17 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   it("settles a request left unanswered by a run that ended while SendGrid was unreachable, in the export's next run", async () => {
     await defineExport('mirror');
     let puts = 0;
-    // The third request lands, but its answer is lost, and SendGrid stays unreachable after.
+    // The third request lands, but its answer is lost, and SendGrid stays unreachable after but
+    // for its job endpoint: the run settles the two jobs it had (whether it polled them before
+    // the third request or after it failed), and cannot look up what the third one carried.
     scenario.fetch = async (input, init) => {
       if (init?.method === 'PUT') puts += 1;
-      if (puts < 3) return fetch(input, init);
+      if (puts < 3 || /\/contacts\/imports\//.test(urlOf(input))) return fetch(input, init);
       if (puts === 3 && init?.method === 'PUT') await fetch(input, init);
       throw new TypeError('fetch failed');
     };
     const failed = await runOnce();
-    expect(failed).toMatchObject({ status: 'failed', counts: { sent: 100 } });
+    expect(failed).toMatchObject({ status: 'failed', counts: { sent: 100, created: 100 } });
     sandbox.runPendingJobs();
     scenario.fetch = undefined;
     // The next run finds those contacts in the list, and takes them as the export's own.

@@ -194,6 +194,7 @@ export class RunExecution {
     this.destinationOpen = true;
     // Before the batches are counted: an unanswered request is settled, or forgotten.
     await this.settleUnanswered();
+    await this.settleEarlierJobs();
     this.eta = new RunEta(await this.runs.recentJobMs(this.settings.exportId));
     const batches = await this.runs.batches(this.runId);
     this.nextSeq = batches.reduce((max, b) => Math.max(max, b.seq), 0);
@@ -524,7 +525,7 @@ export class RunExecution {
    * After the run failed or was canceled: settles the jobs SendGrid had acknowledged, so that the
    * run's counts and the ledger say what did reach SendGrid (removals included). Best effort, and
    * not stopped by the cancel that may have stopped the run: a job that cannot be polled now stays
-   * unsettled, and the next run sends its contacts again.
+   * unsettled, and the export's next run settles it (settleEarlierJobs).
    */
   async settleAfterStop(): Promise<void> {
     // Stopped before its destination was open: nothing can be asked of SendGrid.
@@ -640,9 +641,43 @@ export class RunExecution {
       ({ state, stillListed } = await this.checkRemoval(batch));
     }
     await this.settle(batch, state, stillListed);
+    if (batch.run_id !== this.runId) return;
     this.eta.settled(batch.seq, this.nowMs());
     this.jobsSettled.add(batch.seq);
     this.emit(this.stage, true);
+  }
+
+  /**
+   * Settles the jobs earlier runs of the export left unsettled (they ended while SendGrid could
+   * not be reached): each counts for the run that sent it, so that run's counts come to say what
+   * reached SendGrid, and the contacts its job took enter the ledger instead of being sent again.
+   * A job SendGrid no longer knows is taken as not delivered: this run sends its contacts. Jobs
+   * into another list (the export moved since, and its ledger started anew) are left alone.
+   */
+  private async settleEarlierJobs(): Promise<void> {
+    const { exportId, listId } = this.settings;
+    const earlier = await this.runs.unsettledJobsOfEndedRuns(exportId);
+    if (earlier.length === 0) return;
+    await this.setStatus('waiting_on_destination');
+    this.emit('checking earlier requests', true);
+    for (const { run_settings: sentWith, ...batch } of earlier) {
+      await this.throwIfCanceled();
+      const sentTo = sentWith === null ? undefined : (JSON.parse(sentWith) as RunSettings).listId;
+      if (sentTo !== listId) {
+        await this.runs.dropContactsOf(batch.run_id, batch.seq);
+        continue;
+      }
+      try {
+        await this.settleJob(batch);
+      } catch (error) {
+        if (!(error instanceof DestinationError && error.reason === 'not_found')) throw error;
+        const counts = { requested: 0, created: 0, updated: 0, deleted: 0, errored: 0 };
+        const message = `SendGrid no longer knows the job, so its contacts are taken as not ${batch.kind === 'upsert' ? 'delivered' : 'removed'}`;
+        await this.settle(batch, { status: 'failed', counts, errorsUrl: undefined, message });
+      }
+      await this.runs.dropContactsOf(batch.run_id, batch.seq);
+    }
+    await this.setStatus('running');
   }
 
   /**
@@ -653,7 +688,7 @@ export class RunExecution {
   private async checkRemoval(
     batch: BatchSummary,
   ): Promise<{ state: FinalJob; stillListed: Set<string> }> {
-    const contacts = JSON.parse(await this.runs.batchContacts(this.runId, batch.seq)) as [
+    const contacts = JSON.parse(await this.runs.batchContacts(batch.run_id, batch.seq)) as [
       string,
       string,
     ][];
@@ -711,7 +746,7 @@ export class RunExecution {
     // took every contact goes to the ledger straight from its stored checkpoint.
     let parsed: [string, ...string[]][] | undefined;
     const readContacts = async () =>
-      (parsed ??= JSON.parse(await this.runs.batchContacts(this.runId, batch.seq)) as [
+      (parsed ??= JSON.parse(await this.runs.batchContacts(batch.run_id, batch.seq)) as [
         string,
         ...string[],
       ][]);
@@ -759,7 +794,7 @@ export class RunExecution {
     // on, a crash between two writes) would count its contacts twice.
     await this.ledgerWrites.run(() =>
       this.runs.settleBatch(
-        this.runId,
+        batch.run_id,
         batch.seq,
         {
           status: state.status,
@@ -812,24 +847,29 @@ export class RunExecution {
       settled;
     const { exportId } = this.settings;
     const upsert = batch.kind === 'upsert';
-    if (jobFailed !== null) {
-      await runs.update(this.runId, {
+    // The run that sent the request: this one, or an earlier one that ended before its job could
+    // be settled (settleEarlierJobs), whose error keeps saying why it ended.
+    const runId = batch.run_id;
+    const own = runId === this.runId;
+    if (jobFailed !== null && own) {
+      await runs.update(runId, {
         error: `SendGrid's job ${batch.job_id} failed: ${jobFailed}`,
       });
     }
     // Not knowing which contacts those were, the run takes none of the job's as done: the
     // ledger stays as it was, so the next run sends (or removes) them all again.
-    if (unnamed > 0) {
-      await runs.update(this.runId, {
+    if (unnamed > 0 && own) {
+      await runs.update(runId, {
         error: `SendGrid's job ${batch.job_id} refused ${unnamed} of its ${batch.contact_count} contacts without naming them${unreadable ? ` (${unreadable})` : ''}: none of them is taken as ${upsert ? 'delivered' : 'removed'}, and the next run ${upsert ? 'sends' : 'removes'} them again`,
       });
     }
     if (reasons.size > 0) {
       const keys = new Map(contacts.map(([email, , key]) => [email, key ?? null]));
       await runs.addProblems(
-        this.runId,
+        runId,
         [...reasons].map(([email, reason]) => ({
           ...this.problem('failed', keys.get(email) ?? null, email, 'destination_failed', reason),
+          run_id: runId,
           source: 'job',
         })),
       );
@@ -837,9 +877,9 @@ export class RunExecution {
     if (upsert) {
       if (jobFailed === null && unnamed === 0) {
         const refused = [...reasons.keys()];
-        await ledger.confirmDelivered(exportId, { runId: this.runId, seq: batch.seq }, refused, at);
+        await ledger.confirmDelivered(exportId, { runId, seq: batch.seq }, refused, at);
       }
-      await runs.addCounters(this.runId, { created: counts.created, updated: counts.updated }, at);
+      await runs.addCounters(runId, { created: counts.created, updated: counts.updated }, at);
     } else {
       const removed =
         unnamed > 0
@@ -848,9 +888,9 @@ export class RunExecution {
               .map(([email]) => email)
               .filter((email) => !reasons.has(email) && !stillListed.has(email));
       await ledger.forgetDelivered(exportId, removed);
-      await runs.addCounters(this.runId, { removed: removed.length }, at);
+      await runs.addCounters(runId, { removed: removed.length }, at);
       await runs.addProblems(
-        this.runId,
+        runId,
         [...stillListed].map((email) => ({
           ...this.problem(
             'warning',
@@ -859,10 +899,13 @@ export class RunExecution {
             'not_removed_yet',
             'SendGrid took the removal but cannot report on it, and still shows the contact in the list: a later run removes it if it is still there',
           ),
+          run_id: runId,
           source: 'job',
         })),
       );
     }
+    // A run that ended counted its failed contacts then: these are added.
+    if (!own && reasons.size > 0) await runs.addCounters(runId, { failed: reasons.size }, at);
   }
 
   // --- mirror removals ----------------------------------------------------------------------

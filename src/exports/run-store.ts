@@ -344,18 +344,43 @@ export class RunStore {
 
   /**
    * Drops what an ended run's requests carried: the ledger and the problems keep what matters.
-   * A request never answered keeps it, until a later run of the export settles it.
+   * A request never answered, or whose job was never settled (SendGrid could not be reached as
+   * the run ended), keeps it, until a later run of the export settles it.
    */
   async dropBatchContacts(runId: string): Promise<void> {
-    const unanswered = this.db
+    const unsettled = this.db
       .selectFrom('run_batches')
       .select('seq')
       .where('run_id', '=', runId)
-      .where('status', '=', 'sending');
+      .where('status', 'in', ['sending', 'submitted']);
     await this.db
       .deleteFrom('run_batch_contacts')
       .where('run_id', '=', runId)
-      .where('seq', 'not in', unanswered)
+      .where('seq', 'not in', unsettled)
+      .execute();
+  }
+
+  /**
+   * The acknowledged requests of the export's ended runs whose jobs were never settled (a run
+   * that stopped while SendGrid could not be reached), with what they carried still kept, and the
+   * settings of the run that sent them: the export's next run settles them.
+   */
+  unsettledJobsOfEndedRuns(
+    exportId: string,
+  ): Promise<(BatchSummary & { run_settings: string | null })[]> {
+    return this.db
+      .selectFrom('run_batches as b')
+      .innerJoin('export_runs as r', 'r.id', 'b.run_id')
+      .innerJoin('run_batch_contacts as c', (join) =>
+        join.onRef('c.run_id', '=', 'b.run_id').onRef('c.seq', '=', 'b.seq'),
+      )
+      .selectAll('b')
+      .select('r.settings as run_settings')
+      .where('r.export_id', '=', exportId)
+      .where('r.status', 'in', finalStatuses)
+      .where('b.status', '=', 'submitted')
+      .orderBy('b.run_id')
+      .orderBy('b.seq')
       .execute();
   }
 

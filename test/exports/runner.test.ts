@@ -1705,6 +1705,79 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(await list()).toHaveLength(180);
   });
 
+  it("settles the jobs a run left unsettled, as SendGrid could not be reached, in the export's next run", async () => {
+    let puts = 0;
+    // Two requests are acknowledged, then SendGrid cannot be reached: not the third request, nor
+    // the job endpoint, so the run cannot learn what its two jobs did.
+    scenario.fetch = async (input, init) => {
+      if (init?.method === 'PUT') puts += 1;
+      if (/\/contacts\/imports\//.test(urlOf(input)) || puts >= 3) {
+        throw new TypeError('fetch failed');
+      }
+      return fetch(input, init);
+    };
+    const failed = await runOnce();
+    expect(failed).toMatchObject({ status: 'failed', counts: { sent: 100, created: 0 } });
+    sandbox.runPendingJobs();
+    // SendGrid is back, but has forgotten the first job.
+    const jobs = (await runs.batches(failed.id)).map((b) => b.job_id);
+    scenario.fetch = async (input, init) =>
+      urlOf(input).endsWith(`/imports/${jobs[0]}`)
+        ? new Response(JSON.stringify({ errors: [{ message: 'not found' }] }), { status: 404 })
+        : fetch(input, init);
+    const next = await runOnce();
+    // The second job's contacts were delivered: they count for the run that sent them, and are
+    // not sent again; the first job's are taken as not delivered, and sent again.
+    expect(await service.getRun(admin, failed.id)).toMatchObject({
+      status: 'failed',
+      counts: { sent: 100, created: 50, failed: 50 },
+    });
+    expect((await runs.batches(failed.id)).map((b) => b.status)).toEqual(['failed', 'completed']);
+    const problems = await service.runProblems(admin, failed.id);
+    expect(problems).toHaveLength(50);
+    expect(problems[0]?.reason).toMatch(/SendGrid no longer knows the job/);
+    expect(next).toMatchObject({ status: 'succeeded', counts: { sent: 180, unchanged: 50 } });
+    expect(await list()).toHaveLength(230);
+    // What those requests carried is dropped once settled; settled once, nothing is left.
+    const carried = await get()
+      .db.selectFrom('run_batch_contacts')
+      .select('seq')
+      .where('run_id', '=', failed.id)
+      .execute();
+    expect(carried).toEqual([]);
+    expect((await runOnce()).counts).toMatchObject({ sent: 0, unchanged: 230 });
+    expect(await service.getRun(admin, failed.id)).toMatchObject({
+      counts: { created: 50, failed: 50 },
+    });
+  });
+
+  it('leaves the unsettled jobs of a run into another list alone once the export moved', async () => {
+    scenario.fetch = async (input, init) => {
+      if (/\/contacts\/imports\//.test(urlOf(input))) throw new TypeError('fetch failed');
+      return fetch(input, init);
+    };
+    const failed = await runOnce();
+    expect(failed).toMatchObject({ status: 'failed', counts: { created: 0 } });
+    expect(failed.counts.sent).toBeGreaterThan(0);
+    sandbox.runPendingJobs();
+    scenario.fetch = undefined;
+    const second = (await sandboxSession().createList('Second')).id;
+    await service.edit(admin, exportId, { listId: second });
+    listId = second;
+    // Everything goes to the new list; what the old list took is not the new ledger's.
+    const moved = await runOnce();
+    expect(moved.counts).toMatchObject({ sent: 230 });
+    expect(moved.counts.created + moved.counts.updated).toBe(230);
+    expect(await list()).toHaveLength(230);
+    expect((await service.getRun(admin, failed.id)).counts).toMatchObject({ created: 0 });
+    const carried = await get()
+      .db.selectFrom('run_batch_contacts')
+      .select('seq')
+      .where('run_id', '=', failed.id)
+      .execute();
+    expect(carried).toEqual([]);
+  });
+
   it('takes the contacts of a request that landed as the worker died for its own after a cancel too', async () => {
     await defineExport('mirror');
     const { queued, second } = await mirrorRunDiedAsThirdRequestLanded();

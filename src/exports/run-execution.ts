@@ -355,8 +355,9 @@ export class RunExecution {
    */
   private async holdLedgerTo(fingerprint: string, planned: EmailSet): Promise<void> {
     const { exportId } = this.settings;
+    // In a first run, every entry is one this run planned: nothing to look for.
     const pageSize = 5_000;
-    for (let after = ''; ;) {
+    for (let after = ''; !this.ledgerEmpty;) {
       const page = await this.deps.ledger.checkedPage(exportId, after, pageSize);
       const unplanned = page.filter((entry) => !planned.has(entry.email));
       await this.ledgerWrites.run(() => this.deps.ledger.markUnseen(exportId, unplanned));

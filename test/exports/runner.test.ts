@@ -1684,22 +1684,25 @@ describeEachDatabase('export runner against the sandbox', (get) => {
   it("settles a request left unanswered by a run that ended while SendGrid was unreachable, in the export's next run", async () => {
     await defineExport('mirror');
     let puts = 0;
-    // The third request lands, but its answer is lost, and SendGrid stays unreachable after but
-    // for its job endpoint: the run settles the two jobs it had (whether it polled them before
-    // the third request or after it failed), and cannot look up what the third one carried.
+    // The third request lands, but its answer is lost, and SendGrid stays unreachable after.
     scenario.fetch = async (input, init) => {
       if (init?.method === 'PUT') puts += 1;
-      if (puts < 3 || /\/contacts\/imports\//.test(urlOf(input))) return fetch(input, init);
+      if (puts < 3) return fetch(input, init);
       if (puts === 3 && init?.method === 'PUT') await fetch(input, init);
       throw new TypeError('fetch failed');
     };
     const failed = await runOnce();
-    expect(failed).toMatchObject({ status: 'failed', counts: { sent: 100, created: 100 } });
+    // Whether it polled its second job before SendGrid went away depends on timing: if not, the
+    // next run settles that job for it (the counts below are the same either way).
+    expect(failed).toMatchObject({ status: 'failed', counts: { sent: 100 } });
     sandbox.runPendingJobs();
     scenario.fetch = undefined;
     // The next run finds those contacts in the list, and takes them as the export's own.
     expect((await runOnce()).counts).toMatchObject({ sent: 80, unchanged: 150 });
-    expect((await service.getRun(admin, failed.id)).counts).toMatchObject({ sent: 150 });
+    expect((await service.getRun(admin, failed.id)).counts).toMatchObject({
+      sent: 150,
+      created: 150,
+    });
     members.profiles.splice(100, 50);
     expect((await runOnce()).counts).toMatchObject({ removed: 50 });
     expect(await list()).toHaveLength(180);

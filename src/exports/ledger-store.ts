@@ -104,14 +104,7 @@ export class LedgerStore {
     exportId: string,
     contacts: readonly { email: string; profileId: string }[],
   ): Promise<void> {
-    if (contacts.length === 0) return;
-    const json = JSON.stringify(contacts.map((c) => [c.email, c.profileId]));
-    await this.setProfileOfEntries(
-      exportId,
-      json,
-      { profileId: sql`e.v ->> 1`, seen: sql`null` },
-      sql`l.profile_id = e.v ->> 1`,
-    );
+    await this.uncheckEntries(exportId, contacts, { keepProfile: true });
   }
 
   /**
@@ -146,12 +139,24 @@ export class LedgerStore {
     exportId: string,
     contacts: readonly { email: string; profileId: string }[],
   ): Promise<void> {
+    await this.uncheckEntries(exportId, contacts, { keepProfile: false });
+  }
+
+  /**
+   * Clears `seen` of the entries of these (email, profile) pairs, and their profile unless
+   * `keepProfile`; an entry another profile holds since is left alone.
+   */
+  private async uncheckEntries(
+    exportId: string,
+    contacts: readonly { email: string; profileId: string }[],
+    options: { keepProfile: boolean },
+  ): Promise<void> {
     if (contacts.length === 0) return;
     const json = JSON.stringify(contacts.map((c) => [c.email, c.profileId]));
     await this.setProfileOfEntries(
       exportId,
       json,
-      { profileId: sql`null`, seen: sql`null` },
+      { profileId: options.keepProfile ? sql`e.v ->> 1` : sql`null`, seen: sql`null` },
       sql`l.profile_id = e.v ->> 1`,
     );
   }

@@ -198,6 +198,16 @@ describeEachDatabase('export runner against the sandbox', (get) => {
       ),
       emails.length,
     );
+  /** The requests of a run whose contacts are still kept (run_batch_contacts), by seq. */
+  const carriedBy = async (runId: string) =>
+    (
+      await get()
+        .db.selectFrom('run_batch_contacts')
+        .select('seq')
+        .where('run_id', '=', runId)
+        .execute()
+    ).map((row) => row.seq);
+
   const putCount = () =>
     sandbox
       .stats()
@@ -1742,12 +1752,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(next).toMatchObject({ status: 'succeeded', counts: { sent: 180, unchanged: 50 } });
     expect(await list()).toHaveLength(230);
     // What those requests carried is dropped once settled; settled once, nothing is left.
-    const carried = await get()
-      .db.selectFrom('run_batch_contacts')
-      .select('seq')
-      .where('run_id', '=', failed.id)
-      .execute();
-    expect(carried).toEqual([]);
+    expect(await carriedBy(failed.id)).toEqual([]);
     expect((await runOnce()).counts).toMatchObject({ sent: 0, unchanged: 230 });
     expect(await service.getRun(admin, failed.id)).toMatchObject({
       counts: { created: 50, failed: 50 },
@@ -1773,12 +1778,7 @@ describeEachDatabase('export runner against the sandbox', (get) => {
     expect(moved.counts.created + moved.counts.updated).toBe(230);
     expect(await list()).toHaveLength(230);
     expect((await service.getRun(admin, failed.id)).counts).toMatchObject({ created: 0 });
-    const carried = await get()
-      .db.selectFrom('run_batch_contacts')
-      .select('seq')
-      .where('run_id', '=', failed.id)
-      .execute();
-    expect(carried).toEqual([]);
+    expect(await carriedBy(failed.id)).toEqual([]);
   });
 
   it('takes the contacts of a request that landed as the worker died for its own after a cancel too', async () => {

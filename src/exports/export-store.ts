@@ -8,7 +8,6 @@ export interface ExportRecord extends ExportRow {
   segment_ids: string[];
 }
 
-/** Export definitions and the segments each one sends. */
 /**
  * An export using a connection or a segment. `runId` is set when only a run of it still does (it
  * took the resource in its settings before the export moved away from it).
@@ -19,6 +18,7 @@ export interface ResourceUser {
   runId?: string;
 }
 
+/** Export definitions and the segments each one sends. */
 export class ExportStore {
   constructor(private readonly db: Kysely<Database>) {}
 

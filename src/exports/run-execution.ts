@@ -354,18 +354,24 @@ export class RunExecution {
    * settings, and later runs read only the members due.
    */
   private async holdLedgerTo(fingerprint: string, planned: EmailSet): Promise<void> {
-    const { exportId } = this.settings;
     // In a first run, every entry is one this run planned: nothing to look for.
+    if (!this.ledgerEmpty) await this.uncheckUnplanned(planned);
+    const { exportId } = this.settings;
+    await this.ledgerWrites.run(() => this.deps.ledger.recordSettings(exportId, fingerprint));
+  }
+
+  /** Marks the entries of contacts this run did not plan to be checked again (holdLedgerTo). */
+  private async uncheckUnplanned(planned: EmailSet): Promise<void> {
+    const { exportId } = this.settings;
     const pageSize = 5_000;
-    for (let after = ''; !this.ledgerEmpty;) {
+    for (let after = ''; ;) {
       const page = await this.deps.ledger.checkedPage(exportId, after, pageSize);
       const unplanned = page.filter((entry) => !planned.has(entry.email));
       await this.ledgerWrites.run(() => this.deps.ledger.markUnseen(exportId, unplanned));
       const last = page.at(-1);
-      if (last === undefined || page.length < pageSize) break;
+      if (last === undefined || page.length < pageSize) return;
       after = last.email;
     }
-    await this.ledgerWrites.run(() => this.deps.ledger.recordSettings(exportId, fingerprint));
   }
 
   /**

@@ -4,6 +4,7 @@ import { errorBody, fieldErrors, type Reply } from './errors.js';
 import {
   limits,
   reservedFieldDefinitions,
+  type FieldDefinition,
   type Job,
   type SandboxState,
   type StoredContact,
@@ -100,6 +101,14 @@ export function contactView(ctx: Pick<RouteContext, 'state' | 'baseUrl'>, contac
     created_at: iso(ctx.state.timeAt(contact.created)),
     updated_at: iso(ctx.state.timeAt(contact.updated)),
     _metadata: { self: `${ctx.baseUrl}/v3/marketing/contacts/${id}` },
+  };
+}
+
+/** A custom field as `POST` and `PATCH /v3/marketing/field_definitions` answer with it. */
+function fieldView(ctx: RouteContext, field: FieldDefinition) {
+  return {
+    ...field,
+    _metadata: { self: `${ctx.baseUrl}/v3/marketing/field_definitions/${field.id}` },
   };
 }
 
@@ -433,13 +442,7 @@ export const routes: readonly Route[] = [
         };
       }
       const field = ctx.state.createField(name, field_type);
-      return {
-        status: 200,
-        body: {
-          ...field,
-          _metadata: { self: `${ctx.baseUrl}/v3/marketing/field_definitions/${field.id}` },
-        },
-      };
+      return { status: 200, body: fieldView(ctx, field) };
     },
   },
   {
@@ -461,13 +464,7 @@ export const routes: readonly Route[] = [
       if (!ctx.state.fieldNameFree(name, field.id))
         return { status: 400, body: errorBody(`a field named ${name} already exists`, 'name') };
       ctx.state.renameField(field, name);
-      return {
-        status: 200,
-        body: {
-          ...field,
-          _metadata: { self: `${ctx.baseUrl}/v3/marketing/field_definitions/${field.id}` },
-        },
-      };
+      return { status: 200, body: fieldView(ctx, field) };
     },
   },
   {
